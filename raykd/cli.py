@@ -1,0 +1,77 @@
+"""`raykd train | check | data`: parse arguments, load and validate the recipe, call the library."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _add_recipe_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe YAML (may extend others through `defaults:`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)")
+
+
+def cmd_train(args) -> int:
+    from raykd.check import validate
+    from raykd.config import load_config
+    from raykd.train.trainer import train
+
+    cfg = load_config(args.recipe, args.overrides)
+    validate(cfg)
+    train(cfg, run_dir=args.run_dir, resume_from=args.resume_from)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from raykd.check import check
+    from raykd.config import load_config
+
+    cfg = load_config(args.recipe, args.overrides)
+    report = check(cfg)
+    print(f"{args.recipe}: OK (loss {cfg.loss.name}, teacher {cfg.loss.teacher})")
+    for tower, counts in report.items():
+        locked = " (locked)" if getattr(cfg.model, tower).lock else ""
+        print(f"  {tower}: {cfg.model.__dict__[tower].builder}/{cfg.model.__dict__[tower].name or 'inline'}"
+              f"{locked}: {counts['trainable']:,} trainable / {counts['total']:,} parameters")
+    return 0
+
+
+def cmd_data_make(args) -> int:
+    from raykd.data.builtin import ensure_builtin
+
+    path = ensure_builtin(args.name, args.out, args.train_size)
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raykd", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train a dual encoder under Ray Train")
+    _add_recipe_args(p)
+    p.add_argument("--run-dir", default=None, help="run directory (default runs/<run.name>-<time>)")
+    p.add_argument("--resume-from", default="", help="checkpoint directory to resume from")
+    p.set_defaults(fn=cmd_train)
+    p = sub.add_parser("check", help="validate a recipe and build its model with random weights")
+    _add_recipe_args(p)
+    p.set_defaults(fn=cmd_check)
+    data = sub.add_parser("data", help="data sets").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("make", help="generate a built-in data set")
+    p.add_argument("name", help="shapes or digits")
+    p.add_argument("--out", default=None, help="root folder (default $RAYKD_CACHE or ~/.cache/raykd)")
+    p.add_argument("--train-size", type=int, default=None)
+    p.set_defaults(fn=cmd_data_make)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"raykd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Load recipes: YAML with `defaults:` inheritance, `--set` overrides, typed validation.
+
+A recipe is a YAML mapping whose top-level keys are the sections of `raykd.config.schema.Config`.
+`defaults: other.yaml` (or a list) names recipes it extends, relative to its own folder; later
+files and the recipe itself win key by key. Every error names the dotted key and, where it helps,
+the file and the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from raykd.config.schema import Config
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not describe a valid config."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 insists on `1.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"""),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+# ---------------------------------------------------------------- YAML + inheritance
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: {path}")
+    try:
+        data = yaml_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_recipe_dict(path: str | Path, _seen: tuple = ()) -> dict:
+    """The recipe at `path` merged over the recipes its `defaults:` names (depth first)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: circular `defaults:` chain: {' -> '.join(map(str, _seen + (path,)))}")
+    data = read_yaml(path)
+    parents = data.pop("defaults", None) or []
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list):
+        raise ConfigError(f"{path}: `defaults` must be a file name or a list of them")
+    merged: dict = {}
+    for parent in parents:
+        parent_path = (path.parent / parent) if not Path(parent).is_absolute() else Path(parent)
+        if not parent_path.is_file():
+            raise ConfigError(f"{path}: `defaults` names a missing file: {parent_path}")
+        merged = deep_merge(merged, load_recipe_dict(parent_path, _seen + (path,)))
+    return deep_merge(merged, data)
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- --set overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'a.b=value' -> (['a', 'b'], typed value). Values are parsed as YAML: 3, 1e-4, true, [1, 2]."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set has an empty key in {text!r}")
+    try:
+        value = yaml_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    data = dict(data)
+    for text in overrides or []:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+# ---------------------------------------------------------------- typed construction
+
+
+def build_config(data: dict, cls: type = Config, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a plain mapping, checking keys, types and choices."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{dotted}'{hint} (valid keys here: {', '.join(fields)})")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, dotted: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build_config(value, hint, prefix=f"{dotted}.")
+    origin = get_origin(hint)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"'{dotted}' must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin is Union:
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], dotted)
+    expected = origin or hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"'{dotted}' must be int, got bool {value!r}")
+    if expected is str and value is None:
+        return ""
+    if not isinstance(value, expected):
+        raise ConfigError(f"'{dotted}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Recipe file + overrides -> validated `Config` (no Ray, no models)."""
+    data = apply_overrides(load_recipe_dict(path), overrides or [])
+    return build_config(data)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -1,0 +1,135 @@
+"""Typed configuration of a raykd run.
+
+Each section of a recipe YAML maps onto one dataclass below. Field types are enforced by
+`raykd.config.loading.build_config` (unknown keys, wrong types and values outside a `Literal`'s
+choices fail with the offending dotted key). Defaults describe a small CPU run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class HeadConfig:
+    """Projection head on top of a tower (see `raykd.models.heads`)."""
+
+    n_layers: int = 0  # 0: a single linear projection to `model.embed_dim`; n: n hidden MLP layers first
+    hidden_dim: int = 2048
+    activation: Literal["gelu", "relu"] = "gelu"
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    # With n_layers == 0 and the tower's width equal to embed_dim, skip the linear map entirely.
+    identity_if_possible: bool = False
+
+
+@dataclass
+class TowerConfig:
+    """One tower of the dual encoder, built by `raykd.models.towers.build_tower`."""
+
+    builder: str = "openclip"  # a name in the tower registry (openclip, torchvision, huggingface, ...)
+    name: str = ""  # model name inside the builder (e.g. RN50, resnet18, a HF hub id or local dir)
+    pretrained: str = ""  # pretrained tag (open_clip), weight enum (torchvision), or '' for random init
+    weights: str = ""  # local weights file loaded after building
+    model_config: dict = field(default_factory=dict)  # inline architecture (tiny test models)
+    pooler: Literal["cls", "cls_before_pooler", "mean"] = "mean"  # huggingface text towers
+    max_seq_length: int = 77  # text towers with their own tokenizer (huggingface)
+    image_size: int = 0  # image towers: input resolution; 0 keeps the model's own
+    cache_dir: str = ""
+    lock: bool = False  # no gradients, eval mode, run under no_grad
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class ModelConfig:
+    image: TowerConfig = field(default_factory=lambda: TowerConfig(builder="openclip", name="RN50"))
+    text: TowerConfig = field(default_factory=lambda: TowerConfig(builder="openclip", name="RN50"))
+    embed_dim: int = 512  # joint embedding dimension after the heads
+    init_logit_scale: float = 1 / 0.07
+    max_logit_scale: float = 100.0
+    learn_logit_scale: bool = True
+
+
+@dataclass
+class LossConfig:
+    name: str = "InfoNCE"  # a name in the loss registry
+    teacher: Literal["text", "image"] = "text"  # which tower's features are the target
+    hparams: dict = field(default_factory=dict)  # forwarded to get_loss(name, **hparams)
+
+
+@dataclass
+class DataConfig:
+    builtin: str = "shapes"  # '' or one of the built-in data sets (shapes, digits)
+    train_shards: list = field(default_factory=list)  # shard paths / brace patterns / URLs; empty: builtin
+    builtin_root: str = ""  # where built-in data is generated; '' -> $RAYKD_CACHE or ~/.cache/raykd
+    builtin_train_size: int = 0  # 0: the data set's default size
+    augment: Literal["none", "light", "clip"] = "light"
+    on_error: Literal["skip", "raise"] = "skip"
+    shuffle_buffer: int = 1024  # rows held by Ray Data's local shuffle; 0 disables shuffling
+    prefetch_batches: int = 2
+    cpus_per_read_task: float = 0.5
+    # Rows decoded + preprocessed + tokenized together inside a Ray Data task (not the training batch size).
+    preprocess_batch_size: int = 128
+    # Max concurrent read+preprocess tasks; 0 lets Ray Data decide from the CPUs it has.
+    read_concurrency: int = 0
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 5e-4
+    weight_decay: float = 0.2
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    momentum: float = 0.9  # sgd only
+    warmup_steps: int = 0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip_norm: float = 0.0  # 0 disables clipping
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    batch_size: int = 64  # per worker
+    num_workers: int = 1  # Ray Train workers
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 AMP on CUDA, fp32 on CPU
+    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs)
+    log_every_n_steps: int = 10
+    checkpoint_every_n_steps: int = 0  # 0: checkpoint only at the end of each epoch
+    num_checkpoints_to_keep: int = 2
+    max_failures: int = 0
+    torch_threads: int = 0  # intra-op threads per worker; 0 lets raykd pick from cpus_per_worker
+
+
+@dataclass
+class EvalConfig:
+    zeroshot_every_n_epochs: int = 1  # 0 disables zero-shot evaluation during training
+    batch_size: int = 256
+
+
+@dataclass
+class RunConfig:
+    name: str = "raykd"
+    run_dir: str = ""  # '' -> runs/<name>-<timestamp>
+    storage_path: str = ""  # where Ray Train writes checkpoints ('' -> <run_dir>/checkpoints); any URI Ray accepts
+    seed: int = 0
+    ray_address: str = ""  # '' starts (or joins) a local Ray sized for this machine
+    ray_num_cpus: int = 0  # logical CPUs for a local Ray; 0 -> sized automatically
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def section_names() -> list[str]:
+    return list(Config.__dataclass_fields__)
+

@@ -1,0 +1,124 @@
+"""Webdataset shards: writing (`write_shards`), resolving shard specs to URLs, and reading samples.
+
+A shard is a POSIX tar of samples; each sample is a group of files `<key>.<ext>` (here `jpg`, `txt`,
+`cls`). Writing and tar parsing are webdataset's own (`ShardWriter`, `tar_file_iterator`,
+`group_by_keys`); this module adds the bookkeeping around them: `sizes.json`, spec expansion
+(brace patterns, directories, `file://`, remote URLs) and clear errors for missing local shards.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import braceexpand
+import webdataset as wds
+from webdataset.tariterators import group_by_keys, tar_file_iterator
+
+SIZES_FILE = "sizes.json"
+_REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "http://", "https://", "hf://", "az://", "abfs://", "pipe:")
+
+
+def write_shards(
+    samples: Iterable[dict], out_dir: str | Path, shard_size: int = 1000, prefix: str = "shard"
+) -> dict[str, int]:
+    """Write `samples` into `<out_dir>/<prefix>-000000.tar, ...` and `<out_dir>/sizes.json`.
+
+    Each sample is a dict with a `__key__` and byte/str values (`jpg`, `txt`, `cls`, ...); str and int
+    values are encoded by webdataset's default encoder. Tar headers carry mtime 0, so the same samples
+    always give the same bytes. Returns {shard file name: number of samples} (also written to sizes.json).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sizes: dict[str, int] = {}
+    pattern = str(out_dir / f"{prefix}-%06d.tar")
+    with wds.ShardWriter(pattern, maxcount=shard_size, verbose=0, mtime=0) as sink:  # int: no PAX headers
+        for sample in samples:
+            sink.write(sample)
+            name = os.path.basename(sink.fname)
+            sizes[name] = sizes.get(name, 0) + 1
+    if not sizes:  # ShardWriter opens its first shard eagerly; don't leave an empty tar behind
+        os.remove(pattern % 0)
+    (out_dir / SIZES_FILE).write_text(json.dumps(sizes, indent=1, sort_keys=True) + "\n")
+    return sizes
+
+
+def is_remote(url: str) -> bool:
+    """True for URLs that are not local files (s3://, gs://, http(s)://, pipe:, ...)."""
+    return url.startswith(_REMOTE_PREFIXES)
+
+
+def local_path(url: str) -> str:
+    """Strip a `file://` scheme; other strings are returned unchanged."""
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
+def expand_shard_spec(spec: str | list[str]) -> list[str]:
+    """Resolve shard specs to a flat list of shard URLs.
+
+    Each spec is a brace pattern (`data/shard-{000000..000009}.tar`), a directory (its `*.tar`, sorted),
+    a glob (`data/*.tar`), a local path or `file://` URL (returned as a local path), or a remote URL
+    (s3://, gs://, http(s)://, pipe:) passed through unchecked. Local shards are checked to exist.
+
+    Raises:
+        FileNotFoundError: naming the path, for a missing local shard, or a directory/pattern with no shards.
+    """
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    urls: list[str] = []
+    for one in specs:
+        for url in braceexpand.braceexpand(str(one)):
+            urls.extend(_expand_one(url))
+    if not urls:
+        raise FileNotFoundError(f"no shards in {spec!r}")
+    return urls
+
+
+def _expand_one(url: str) -> list[str]:
+    if is_remote(url):
+        return [url]
+    path = local_path(url)
+    if os.path.isdir(path):
+        found = sorted(glob.glob(os.path.join(path, "*.tar")))
+        if not found:
+            raise FileNotFoundError(f"shard directory {path!r} contains no *.tar files")
+        return found
+    if glob.has_magic(path):
+        found = sorted(glob.glob(path))
+        if not found:
+            raise FileNotFoundError(f"no shards match {path!r}")
+        return found
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"shard {path!r} does not exist")
+    return [path]
+
+
+def validate_shards(spec: str | list[str]) -> list[str]:
+    """Expand `spec` and check every local shard is a non-empty file; call this before starting Ray.
+
+    Returns the expanded URL list. Raises FileNotFoundError (missing path, no shards) or
+    ValueError (an empty local shard file), naming the path.
+    """
+    urls = expand_shard_spec(spec)
+    for url in urls:
+        if not is_remote(url) and os.path.getsize(url) == 0:
+            raise ValueError(f"shard {url!r} is an empty file")
+    return urls
+
+
+def read_sizes(shard_dir: str | Path) -> dict[str, int]:
+    """The {shard file name: n samples} map in `<shard_dir>/sizes.json`."""
+    return json.loads((Path(shard_dir) / SIZES_FILE).read_text())
+
+
+def iter_tar_samples(data, url: str = "", handler=wds.reraise_exception) -> Iterator[dict]:
+    """Samples (`{"__key__", "__url__", ext: bytes, ...}`) of one tar given as bytes or a file object.
+
+    `handler(exc) -> bool` is webdataset's: return True to continue after an error, False to stop,
+    or raise. A truncated tar raises `tarfile.ReadError` (or EOFError) from the tar reader itself.
+    """
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    files = ({**f, "__url__": url} for f in tar_file_iterator(stream, handler=handler))
+    yield from group_by_keys(files, handler=handler)

@@ -1,0 +1,78 @@
+"""Counts of skipped samples per shard URL and reason, readable from the driver and the train workers.
+
+Inside Ray (driver, Ray Data tasks, Ray Train workers) the counts live in a named, detached actor
+`raykd-skips-<name>` in namespace `raykd` (0 CPUs, created on first use), so every process of a run
+adds to and reads the same table. Outside Ray (the plain DataLoader path) they live in a
+process-local table (`skipped_counts` reads both). Counts are cumulative over epochs until `reset_skipped_counts(name)`.
+
+    counts = skipped_counts("default")   # {"/data/shard-000003.tar": {"bad_image": 2}, ...}
+"""
+from __future__ import annotations
+
+import ray
+
+NAMESPACE = "raykd"
+_LOCAL: dict[str, dict[str, dict[str, int]]] = {}
+
+
+def _merge(into: dict, counts: dict[str, dict[str, int]]) -> None:
+    for url, reasons in counts.items():
+        per_url = into.setdefault(url, {})
+        for reason, n in reasons.items():
+            per_url[reason] = per_url.get(reason, 0) + n
+
+
+@ray.remote(num_cpus=0, max_concurrency=1)
+class SkipCounter:
+    """The table {shard url: {reason: count}} of one named counter."""
+
+    def __init__(self):
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def add(self, counts: dict[str, dict[str, int]]) -> None:
+        _merge(self.counts, counts)
+
+    def get(self) -> dict[str, dict[str, int]]:
+        return self.counts
+
+    def reset(self) -> None:
+        self.counts = {}
+
+
+def skip_counter(name: str = "default"):
+    """Handle of the named detached `SkipCounter` actor (created if missing). Needs Ray initialised."""
+    return SkipCounter.options(
+        name=f"raykd-skips-{name}", namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote()
+
+
+def report_skips(counts: dict[str, dict[str, int]], name: str = "default") -> None:
+    """Add `counts` to counter `name` (blocking until recorded, so a later read sees them)."""
+    if not counts:
+        return
+    if ray.is_initialized():
+        ray.get(skip_counter(name).add.remote(counts))
+    else:
+        _merge(_LOCAL.setdefault(name, {}), counts)
+
+
+def skipped_counts(name: str = "default") -> dict[str, dict[str, int]]:
+    """{shard url: {reason: n}} of counter `name` (the Ray actor's table, if Ray is up, plus this
+    process's local table); reasons are those of `raykd.data.samples.REASONS`."""
+    counts: dict[str, dict[str, int]] = {}
+    if ray.is_initialized():
+        _merge(counts, ray.get(skip_counter(name).get.remote()))
+    _merge(counts, _LOCAL.get(name, {}))
+    return counts
+
+
+def total_skipped(name: str = "default") -> int:
+    """Sum of all counts of counter `name`."""
+    return sum(n for reasons in skipped_counts(name).values() for n in reasons.values())
+
+
+def reset_skipped_counts(name: str = "default") -> None:
+    """Clear counter `name` (e.g. at the start of a run)."""
+    if ray.is_initialized():
+        ray.get(skip_counter(name).reset.remote())
+    _LOCAL.pop(name, None)

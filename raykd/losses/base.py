@@ -1,0 +1,63 @@
+"""Base class of every raykd loss: one signature, capability flags as class attributes."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class DistillLoss(nn.Module):
+    """Loss between the projection-head outputs of a teacher and a student tower.
+
+    ``forward(teacher [B, D_t], student [B, D_s], *, logit_scale=None, labels=None) -> scalar``.
+    ``teacher`` and ``student`` are unnormalised; each loss L2-normalises where its paper does.
+    ``logit_scale`` is the multiplier (already exponentiated and clamped by the model).
+
+    Capability flags (class attributes) tell the trainer what a loss needs:
+    ``needs_logit_scale`` (uses the model's logit scale), ``needs_gather`` (communicates across
+    workers), ``uni_directional`` (teacher is a fixed target: no gradient to it),
+    ``needs_prototypes`` (owns prototypes: a prototype layer, or k-means centroids refreshed by
+    an ``update_prototypes(features)`` method the trainer calls once per episode when present),
+    ``needs_labels`` (needs class labels).
+    Parameters (learnable scales, prototypes) and buffers (queues, centers) live on the module,
+    so ``loss.parameters()`` goes to the optimiser and ``state_dict()`` checkpoints the state;
+    stateful losses update their state in training mode only.
+
+    Across workers (only through ``raykd.distributed``), with the global batch split evenly:
+    the mean over workers of the per-worker loss equals the single-process loss on the global
+    batch; each worker's input gradients are ``world_size`` times the single-process gradients
+    of its rows, so DDP's gradient averaging gives the exact global gradient; the loss's own
+    parameter gradients are averaged over workers by the loss (``sync_grad``); updated state is
+    identical on every worker. Raises ValueError naming the loss when a needed argument
+    (``logit_scale``, ``labels``) is missing or dims that must match do not.
+    """
+
+    name: str = ""
+    paper: str = ""
+    needs_logit_scale: bool = False
+    needs_gather: bool = False
+    uni_directional: bool = False
+    needs_prototypes: bool = False
+    needs_labels: bool = False
+
+    def forward(
+        self,
+        teacher: Tensor,
+        student: Tensor,
+        *,
+        logit_scale: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def _require(self, value, what: str):
+        """Return ``value``; raise a ValueError naming this loss when it is None."""
+        if value is None:
+            raise ValueError(f"loss {self.name or type(self).__name__!r} needs `{what}`, got None")
+        return value
+
+    def _same_dim(self, teacher: Tensor, student: Tensor) -> None:
+        if teacher.shape[-1] != student.shape[-1]:
+            raise ValueError(
+                f"loss {self.name!r} needs equal teacher and student dims, got "
+                f"teacher {tuple(teacher.shape)} and student {tuple(student.shape)}; add a projection head"
+            )

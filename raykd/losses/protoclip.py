@@ -1,0 +1,122 @@
+"""ProtoCLIP: InfoNCE plus prototype-level discrimination against k-means text prototypes."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from raykd import distributed as D
+from raykd.losses._functional import soft_cross_entropy
+from raykd.losses._state import resize_buffers_from_state, state_dtype
+from raykd.losses.base import DistillLoss
+from raykd.losses.infonce import InfoNCE
+from raykd.losses.registry import register_loss
+
+
+def spherical_kmeans(x: Tensor, k: int, iters: int = 20, seed: int = 0) -> Tensor:
+    """Centroids [k, D] (unit norm) of k-means on the unit sphere (cosine similarity).
+
+    Initialised with ``k`` distinct rows chosen by a seeded permutation; an empty cluster keeps
+    its previous centroid.
+    """
+    x = F.normalize(x, dim=-1)
+    g = torch.Generator().manual_seed(seed)
+    centers = x[torch.randperm(x.shape[0], generator=g)[:k].to(x.device)].clone()
+    for _ in range(iters):
+        assign = (x @ centers.T).argmax(dim=1)
+        sums = torch.zeros_like(centers).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).unsqueeze(1)
+        centers = torch.where(counts > 0, F.normalize(sums, dim=-1), centers)
+    return centers
+
+
+@register_loss("ProtoCLIP")
+class ProtoCLIP(DistillLoss):
+    """InfoNCE plus student->prototype and teacher->prototype cross-entropy.
+
+    Chen, Chen, Zhu, Song, Wang, Liu, Wang, Yang, "ProtoCLIP: Prototypical Contrastive Language
+    Image Pretraining", IEEE TNNLS 2023 (arXiv:2206.10996).
+    Prototypes [k, D] are spherical k-means centroids of the teacher (text) features of an
+    episode, set by ``update_prototypes(features)``, which the trainer calls once per episode.
+    Each pair's target over prototypes comes from its teacher feature: the nearest prototype
+    (one-hot) or, with ``soft_targets``, ``softmax(t @ P.T / target_temperature)``. Both the
+    student (image) and the teacher (text) rows are scored against the prototypes with a
+    learnable scale (log-space, init log(1/0.07), gradient averaged over workers, clamped at
+    100). ``loss = infonce_weight * InfoNCE + student_proto_weight * CE(student -> P) +
+    teacher_proto_weight * CE(teacher -> P)``.
+    Until ``update_prototypes`` is first called, the loss is InfoNCE only (a k-means of a single
+    batch would give meaningless prototypes). Prototype terms use this worker's rows (the mean
+    over workers is the global value). Needs equal dims and ``logit_scale``.
+    """
+
+    paper = "Chen et al. 2023, ProtoCLIP (TNNLS, arXiv:2206.10996)"
+    needs_logit_scale = True
+    needs_gather = True
+    needs_prototypes = True
+
+    def __init__(
+        self,
+        n_prototypes: int = 1000,
+        kmeans_iters: int = 20,
+        soft_targets: bool = False,
+        target_temperature: float = 0.01,
+        init_proto_scale: float = math.log(1 / 0.07),
+        infonce_weight: float = 1.0,
+        student_proto_weight: float = 1.0,
+        teacher_proto_weight: float = 1.0,
+        local_loss: bool = True,
+        gather_with_grad: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.n_prototypes, self.kmeans_iters, self.seed = n_prototypes, kmeans_iters, seed
+        self.soft_targets, self.target_temperature = soft_targets, target_temperature
+        self.weights = (infonce_weight, student_proto_weight, teacher_proto_weight)
+        self.infonce = InfoNCE(local_loss=local_loss, gather_with_grad=gather_with_grad)
+        self.proto_scale = nn.Parameter(torch.tensor(float(init_proto_scale)))
+        self.register_buffer("prototypes", torch.empty(0))
+        self.register_buffer("has_prototypes", torch.tensor(False))
+
+    @torch.no_grad()
+    def update_prototypes(self, features: Tensor) -> None:
+        """Re-cluster: k-means of the episode's teacher features [N, D] (N >= n_prototypes).
+
+        Rank 0's result is broadcast, so every worker holds the same prototypes (pass the same
+        gathered features on every rank, or accept rank 0's clustering).
+        """
+        if features.shape[0] < self.n_prototypes:
+            raise ValueError(
+                f"loss 'ProtoCLIP' needs at least n_prototypes={self.n_prototypes} features "
+                f"to cluster, got {features.shape[0]}"
+            )
+        feats = features.detach().to(state_dtype(features))
+        centers = spherical_kmeans(feats, self.n_prototypes, self.kmeans_iters, self.seed)
+        self.prototypes = D.broadcast(centers, src=0)
+        self.has_prototypes.fill_(True)
+
+    def _targets(self, t: Tensor, protos: Tensor) -> Tensor:
+        sims = t @ protos.T
+        if self.soft_targets:
+            return F.softmax(sims / self.target_temperature, dim=-1)
+        return F.one_hot(sims.argmax(dim=-1), protos.shape[0]).to(t.dtype)
+
+    def forward(self, teacher, student, *, logit_scale=None, labels=None):
+        self._require(logit_scale, "logit_scale")
+        self._same_dim(teacher, student)
+        w_nce, w_student, w_teacher = self.weights
+        loss = w_nce * self.infonce(teacher, student, logit_scale=logit_scale)
+        if not bool(self.has_prototypes):
+            return loss
+        s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+        protos = self.prototypes.to(s)
+        targets = self._targets(t.detach(), protos)
+        scale = D.sync_grad(self.proto_scale).exp().clamp(max=100)
+        loss = loss + w_student * soft_cross_entropy(scale * s @ protos.T, targets)
+        return loss + w_teacher * soft_cross_entropy(scale * t @ protos.T, targets)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        resize_buffers_from_state(self, ["prototypes"], state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

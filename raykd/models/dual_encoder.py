@@ -1,0 +1,98 @@
+"""DualEncoder: an image tower and a text tower, each with a projection head, and a logit scale.
+
+Locking lives here in one place: a locked tower's backbone has no gradients, stays in eval mode
+across `train()` calls (BatchNorm statistics frozen) and runs under `torch.no_grad()`. The
+projection head on top of a locked backbone still trains; make it Identity
+(`head.identity_if_possible`) for a fully frozen teacher.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raykd.config.schema import ModelConfig
+from raykd.models.heads import build_head
+from raykd.models.towers import Tower, build_tower
+
+
+class DualEncoder(nn.Module):
+    def __init__(self, image: Tower, text: Tower, image_head: nn.Module, text_head: nn.Module, *,
+                 init_logit_scale: float = 1 / 0.07, max_logit_scale: float = 100.0,
+                 learn_logit_scale: bool = True, lock_image: bool = False, lock_text: bool = False):
+        super().__init__()
+        self.image, self.text = image, text
+        self.image_head, self.text_head = image_head, text_head
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(init_logit_scale)), requires_grad=learn_logit_scale)
+        self.max_logit_scale = max_logit_scale
+        self.locked = {"image": lock_image, "text": lock_text}
+        for name, tower in (("image", image), ("text", text)):
+            if self.locked[name]:
+                tower.requires_grad_(False)
+                tower.eval()
+
+    # ------------------------------------------------------------ pipeline-facing attributes
+    @property
+    def image_spec(self):
+        return self.image.image_spec
+
+    @property
+    def text_tokenizer(self):
+        return self.text.tokenizer
+
+    # ------------------------------------------------------------ modes and locking
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in ("image", "text"):
+            if self.locked[name]:
+                getattr(self, name).eval()
+        return self
+
+    def _context(self, name: str):
+        return torch.no_grad() if self.locked[name] else contextlib.nullcontext()
+
+    # ------------------------------------------------------------ encoding
+    def encode_image(self, images: torch.Tensor, *, project: bool = True, normalize: bool = True) -> torch.Tensor:
+        """images: float [B, 3, S, S] -> [B, embed_dim] (or the backbone width when project=False)."""
+        with self._context("image"):
+            feats = self.image(images)
+        if project:
+            feats = self.image_head(feats)
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    def encode_text(self, tokens: dict, *, project: bool = True, normalize: bool = True) -> torch.Tensor:
+        """tokens: {'input_ids': long [B, L], ...} -> [B, embed_dim] (or the backbone width)."""
+        with self._context("text"):
+            feats = self.text(tokens)
+        if project:
+            feats = self.text_head(feats)
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    def scale(self) -> torch.Tensor:
+        """The exponentiated logit scale, clamped at `max_logit_scale` (as CLIP does)."""
+        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def forward(self, images: torch.Tensor, tokens: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unnormalised projected features of both towers (losses normalise as their paper does)."""
+        return self.encode_image(images, normalize=False), self.encode_text(tokens, normalize=False)
+
+
+def build_dual_encoder(cfg: ModelConfig) -> DualEncoder:
+    image = build_tower(cfg.image, "image")
+    text = build_tower(cfg.text, "text")
+    return DualEncoder(
+        image, text,
+        build_head(cfg.image.head, image.output_dim, cfg.embed_dim),
+        build_head(cfg.text.head, text.output_dim, cfg.embed_dim),
+        init_logit_scale=cfg.init_logit_scale, max_logit_scale=cfg.max_logit_scale,
+        learn_logit_scale=cfg.learn_logit_scale, lock_image=cfg.image.lock, lock_text=cfg.text.lock,
+    )
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    params = list(module.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

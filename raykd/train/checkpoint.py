@@ -1,0 +1,46 @@
+"""Checkpoint contents: model, optimiser, scheduler, grad scaler, loss state and position.
+
+One file, `state.pt`, inside the directory Ray Train persists. `step` counts optimiser steps;
+`epoch` is the epoch in progress (or the next one, when saved at an epoch boundary) and
+`batches_done` how many of its batches this worker had trained on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+STATE_FILE = "state.pt"
+
+
+def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
+               batches_done: int, config: dict) -> Path:
+    path = Path(directory) / STATE_FILE
+    torch.save({
+        "model": model.state_dict(),
+        "loss": loss.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "step": step, "epoch": epoch, "batches_done": batches_done,
+        "config": config,
+    }, path)
+    return path
+
+
+def load_state(directory: str | Path) -> dict:
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no raykd checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=None) -> None:
+    model.load_state_dict(state["model"])
+    loss.load_state_dict(state["loss"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])

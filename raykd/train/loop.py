@@ -1,0 +1,226 @@
+"""The one training loop: setup -> step -> report -> checkpoint, used by every entry point.
+
+`run_training(cfg, ctx)` knows nothing of Ray: a `LoopContext` supplies the rank, the device,
+each epoch's batches, the latest checkpoint and a `report` function. `raykd.train.trainer` gives
+it Ray Train's (`RayContext`); tests and benchmarks give it plain iterables (`LocalContext`).
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from raykd.config.loading import build_config, config_to_dict
+from raykd.config.schema import Config
+from raykd.losses import get_loss
+from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
+from raykd.train import checkpoint as ckpt
+from raykd.train.optim import build_optimizer, build_scheduler
+
+NON_TOKEN_KEYS = ("image", "label")
+
+
+class Objective(nn.Module):
+    """Model + loss as one module, so DDP syncs the loss's own parameters too."""
+
+    def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str):
+        super().__init__()
+        self.model, self.loss, self.teacher = model, loss, teacher
+
+    def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]) -> torch.Tensor:
+        image_feats, text_feats = self.model(images, tokens)
+        teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
+        return self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
+
+
+@dataclass
+class LoopContext:
+    """What the loop needs from whoever runs it."""
+
+    epoch_batches: Callable[[int], Iterable[dict]]  # epoch -> batches of tensors
+    steps_per_epoch: int
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    load_checkpoint: Callable[[], Optional[dict]] = lambda: None  # the latest checkpoint's state
+    # report(metrics, checkpoint_dir or None); every rank calls it at the same points
+    report: Callable[[dict, Optional[str]], None] = lambda metrics, checkpoint_dir: None
+    wrap_model: Callable[[nn.Module], nn.Module] = lambda module: module
+    evaluate: Optional[Callable[[DualEncoder, int], dict]] = None  # rank 0 only, end of epoch
+    extra_metrics: Callable[[], dict] = dict  # e.g. skipped-sample counts from the data pipeline
+
+
+@dataclass
+class Components:
+    model: DualEncoder
+    loss: nn.Module
+    objective: nn.Module  # possibly DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: Optional[torch.amp.GradScaler]
+    autocast: Callable[[], contextlib.AbstractContextManager]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 AMP on CUDA under 'auto', fp32 on CPU; explicit bf16/fp16 where asked."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def setup(cfg: Config, ctx: LoopContext) -> Components:
+    seed_everything(cfg.run.seed)  # same initial weights on every rank
+    model = build_dual_encoder(cfg.model).to(ctx.device)
+    loss = get_loss(cfg.loss.name, **cfg.loss.hparams).to(ctx.device)
+    objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher))
+    optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss})
+    total_steps = cfg.train.epochs * ctx.steps_per_epoch
+    scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
+    dtype = amp_dtype(cfg.train.precision, ctx.device)
+    scaler = torch.amp.GradScaler(ctx.device.type) if dtype == torch.float16 else None
+    autocast = (lambda: torch.autocast(ctx.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    return Components(model, loss, objective, optimizer, scheduler, scaler, autocast)
+
+
+def train_step(c: Components, batch: dict, grad_clip_norm: float) -> torch.Tensor:
+    """One optimiser step; returns the (detached) loss. Raises on a non-finite loss before stepping."""
+    tokens = {k: v for k, v in batch.items() if k not in NON_TOKEN_KEYS}
+    with c.autocast():
+        loss = c.objective(batch["image"], tokens, batch.get("label"))
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss {loss.item()}")
+    c.optimizer.zero_grad(set_to_none=True)
+    if c.scaler is not None:
+        c.scaler.scale(loss).backward()
+        c.scaler.unscale_(c.optimizer)
+    else:
+        loss.backward()
+    if grad_clip_norm > 0:
+        params = [p for g in c.optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip_norm)
+    if c.scaler is not None:
+        c.scaler.step(c.optimizer)
+        c.scaler.update()
+    else:
+        c.optimizer.step()
+    c.scheduler.step()
+    return loss.detach()
+
+
+class Meter:
+    """Throughput and data-wait bookkeeping between two reports."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.start, self.data_time, self.steps, self.samples, self.loss_sum = time.perf_counter(), 0.0, 0, 0, 0.0
+
+    def summary(self, world_size: int) -> dict:
+        if not self.steps:  # nothing trained since the last report (e.g. an epoch end right after a log step)
+            return {}
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        return {"train/loss": self.loss_sum / max(self.steps, 1),
+                "train/samples_per_s": self.samples * world_size / elapsed,
+                "train/data_wait_frac": self.data_time / elapsed}
+
+
+def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: int, epoch: int,
+            batches_done: int, extra: dict, save: bool) -> None:
+    metrics = {**meter.summary(ctx.world_size), "train/lr": c.optimizer.param_groups[0]["lr"],
+               "train/logit_scale": c.model.scale().item(), "step": step, "epoch": epoch, **extra,
+               **ctx.extra_metrics()}
+    checkpoint_dir = None
+    if save and ctx.rank == 0:
+        checkpoint_dir = tempfile.mkdtemp(prefix="raykd-ckpt-")
+        ckpt.save_state(checkpoint_dir, model=c.model, loss=c.loss, optimizer=c.optimizer,
+                        scheduler=c.scheduler, scaler=c.scaler, step=step, epoch=epoch,
+                        batches_done=batches_done, config=config_to_dict(cfg))
+    ctx.report(metrics, checkpoint_dir)
+    if checkpoint_dir:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    meter.reset()
+
+
+def _resume(c: Components, ctx: LoopContext) -> tuple[int, int, int]:
+    """(step, epoch, batches_done) from the latest checkpoint, or zeros."""
+    state = ctx.load_checkpoint()
+    if state is None:
+        return 0, 0, 0
+    ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler)
+    return state["step"], state["epoch"], state["batches_done"]
+
+
+def run_training(cfg: Config, ctx: LoopContext) -> dict:
+    """Train for `cfg.train.epochs` (or `max_steps`); returns the last reported metrics."""
+    c = setup(cfg, ctx)
+    step, start_epoch, skip = _resume(c, ctx)
+    t = cfg.train
+    last: dict = {}
+    meter = Meter()
+    for epoch in range(start_epoch, t.epochs):
+        c.model.train()
+        batches_done, tick = 0, time.perf_counter()
+        for batch in ctx.epoch_batches(epoch):
+            if batches_done < skip:  # mid-epoch resume: fast-forward past batches already trained on
+                batches_done += 1
+                tick = time.perf_counter()
+                continue
+            meter.data_time += time.perf_counter() - tick
+            try:
+                loss = train_step(c, batch, cfg.optim.grad_clip_norm)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"{err} at step {step + 1} (epoch {epoch}); no checkpoint written for it") from None
+            step, batches_done = step + 1, batches_done + 1
+            meter.steps += 1
+            meter.samples += batch["image"].shape[0]
+            meter.loss_sum += loss.item()
+            done = bool(t.max_steps and step >= t.max_steps)
+            save = bool(t.checkpoint_every_n_steps) and step % t.checkpoint_every_n_steps == 0
+            if step % max(t.log_every_n_steps, 1) == 0 or save:
+                # the epoch-end report below saves the last step's checkpoint
+                _report(cfg, ctx, c, meter, step, epoch, batches_done, {}, save and not done)
+            if done:
+                break
+            tick = time.perf_counter()
+        skip = 0
+        hit_max = bool(t.max_steps and step >= t.max_steps)
+        finished_epoch = not hit_max or batches_done >= ctx.steps_per_epoch
+        evals = _evaluate(cfg, ctx, c, epoch) if finished_epoch else {}
+        next_epoch, position = (epoch + 1, 0) if finished_epoch else (epoch, batches_done)
+        _report(cfg, ctx, c, meter, step, next_epoch, position, evals, save=True)
+        last = {"step": step, "epoch": next_epoch, **evals}
+        if hit_max:
+            break
+    return last
+
+
+def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
+    every = cfg.eval.zeroshot_every_n_epochs
+    if ctx.evaluate is None or ctx.rank != 0 or not every or (epoch + 1) % every:
+        return {}
+    return ctx.evaluate(c.model, epoch)
+
+
+def train_loop_per_worker(loop_config: dict) -> None:
+    """Ray Train entry point: `loop_config` = {'config': Config as dict, 'steps_per_epoch': int}."""
+    from raykd.train.ray_context import ray_context
+
+    cfg = build_config(loop_config["config"])
+    run_training(cfg, ray_context(cfg, loop_config))
+

@@ -1,0 +1,60 @@
+"""The `LoopContext` of a Ray Train worker: its dataset shard, device, DDP wrapping and reports."""
+from __future__ import annotations
+
+import torch
+
+from raykd.config.schema import Config
+from raykd.train import checkpoint as ckpt
+from raykd.train.loop import LoopContext
+
+
+def skip_metrics(counts: dict) -> dict:
+    """{url: {reason: n}} -> flat `data/skipped` and `data/skipped/<reason>` totals."""
+    totals: dict[str, int] = {}
+    for reasons in counts.values():
+        for reason, n in reasons.items():
+            totals[reason] = totals.get(reason, 0) + n
+    return {"data/skipped": sum(totals.values()), **{f"data/skipped/{r}": n for r, n in totals.items()}}
+
+
+def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
+    import ray.train
+    import ray.train.torch
+
+    torch.set_num_threads(cfg.train.torch_threads or max(1, int(cfg.train.cpus_per_worker)))
+    context = ray.train.get_context()
+    shard = ray.train.get_dataset_shard("train")
+    shuffle = cfg.data.shuffle_buffer > 0
+
+    def epoch_batches(epoch: int):
+        return shard.iter_torch_batches(
+            batch_size=cfg.train.batch_size, drop_last=True, prefetch_batches=cfg.data.prefetch_batches,
+            local_shuffle_buffer_size=cfg.data.shuffle_buffer if shuffle else None,
+            local_shuffle_seed=cfg.run.seed + epoch if shuffle else None)
+
+    def report(metrics: dict, checkpoint_dir):
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+    def load_checkpoint():
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as directory:
+            return ckpt.load_state(directory)
+
+    evaluate = None
+    if context.get_world_rank() == 0:
+        from raykd.train.evaluation import epoch_evaluator
+
+        evaluate = epoch_evaluator(cfg)
+
+    from raykd.data.skips import skipped_counts
+
+    return LoopContext(
+        epoch_batches=epoch_batches, steps_per_epoch=loop_config["steps_per_epoch"],
+        rank=context.get_world_rank(), world_size=context.get_world_size(),
+        device=ray.train.torch.get_device(), load_checkpoint=load_checkpoint, report=report,
+        wrap_model=ray.train.torch.prepare_model, evaluate=evaluate,
+        extra_metrics=lambda: skip_metrics(skipped_counts(loop_config["skip_counter"])),
+    )

@@ -1,0 +1,114 @@
+"""Recipes: inheritance, typed overrides, and errors that name the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from raykd.config import ConfigError, load_config, save_config
+from raykd.config.loading import build_config, parse_override
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_defaults_inheritance_merges_key_by_key(tmp_path):
+    write(tmp_path / "base.yaml", {"optim": {"lr": 0.1, "weight_decay": 0.5}, "train": {"epochs": 3}})
+    child = write(tmp_path / "child.yaml", {"defaults": "base.yaml", "optim": {"lr": 0.01}})
+    cfg = load_config(child)
+    assert cfg.optim.lr == 0.01 and cfg.optim.weight_decay == 0.5 and cfg.train.epochs == 3
+
+
+def test_defaults_chain_and_list(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "a.yaml", {"train": {"epochs": 1, "batch_size": 8}})
+    write(tmp_path / "sub" / "b.yaml", {"defaults": ["../a.yaml"], "train": {"epochs": 2}})
+    c = write(tmp_path / "c.yaml", {"defaults": ["sub/b.yaml"], "loss": {"name": "InfoNCE"}})
+    cfg = load_config(c)
+    assert (cfg.train.epochs, cfg.train.batch_size) == (2, 8)
+
+
+def test_circular_defaults(tmp_path):
+    write(tmp_path / "a.yaml", {"defaults": "b.yaml"})
+    write(tmp_path / "b.yaml", {"defaults": "a.yaml"})
+    with pytest.raises(ConfigError, match="circular"):
+        load_config(tmp_path / "a.yaml")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("optim.lr=1e-4", 1e-4), ("train.epochs=3", 3), ("train.use_gpu=true", True),
+    ("data.train_shards=[a.tar, b.tar]", ["a.tar", "b.tar"]), ("run.name=hello", "hello"),
+])
+def test_overrides_are_typed(text, expected):
+    assert parse_override(text)[1] == expected
+
+
+def test_exponent_floats_in_recipes(tmp_path):
+    cfg = load_config(write_text(tmp_path / "r.yaml", "optim:\n  lr: 5e-4\n  eps: 1E-8\n"))
+    assert cfg.optim.lr == 5e-4 and cfg.optim.eps == 1e-8
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_overrides_apply_and_int_promotes_to_float():
+    cfg = load_config(REPO / "recipes/quickstart.yaml", ["optim.lr=1", "train.epochs=2", "loss.hparams.local_loss=false"])
+    assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)
+    assert cfg.train.epochs == 2 and cfg.loss.hparams == {"local_loss": False}
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError, match=r"unknown config key 'optim.learning_rat'.*valid keys here: name, lr"):
+        build_config({"optim": {"learning_rat": 0.1}})
+    with pytest.raises(ConfigError, match="did you mean 'train.epochs'"):
+        build_config({"train": {"epoch": 1}})
+
+
+def test_unknown_section():
+    with pytest.raises(ConfigError, match="unknown config key 'modle'; did you mean 'model'"):
+        build_config({"modle": {}})
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"train": {"epochs": "ten"}}, "'train.epochs' must be int, got str"),
+    ({"train": {"epochs": 1.5}}, "'train.epochs' must be int, got float"),
+    ({"train": {"use_gpu": "yes"}}, "'train.use_gpu' must be bool"),
+    ({"train": {"epochs": True}}, "'train.epochs' must be int, got bool"),
+    ({"model": {"image": {"head": 3}}}, "model.image.head: expected a mapping"),
+    ({"data": {"train_shards": "x.tar"}}, "'data.train_shards' must be list"),
+])
+def test_wrong_types_name_the_key(data, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config(data)
+
+
+def test_value_outside_choices_lists_them():
+    with pytest.raises(ConfigError, match=r"'loss.teacher' must be one of \['text', 'image'\], got 'student'"):
+        build_config({"loss": {"teacher": "student"}})
+
+
+def test_missing_recipe_and_missing_parent(tmp_path):
+    with pytest.raises(ConfigError, match="recipe file not found: .*nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    child = write(tmp_path / "child.yaml", {"defaults": "gone.yaml"})
+    with pytest.raises(ConfigError, match="`defaults` names a missing file: .*gone.yaml"):
+        load_config(child)
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(REPO / "recipes/quickstart.yaml", ["optim.lr"])
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(REPO / "recipes/quickstart.yaml", ["optim.lr=0.003"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again == cfg

@@ -1,0 +1,92 @@
+"""The Ray Data training pipeline and the DataLoader path over the same shards."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from raykd.config.schema import DataConfig
+from raykd.data.builtin import shard_paths
+from raykd.data.hash_tokenizer import HashTokenizer
+from raykd.data.pipeline import (
+    build_from_config, build_train_dataset, iterate_shards_torch, resolve_train_shards, torch_batches,
+)
+from raykd.data.skips import reset_skipped_counts, skipped_counts
+from raykd.data.transforms import ImageSpec
+
+SPEC = ImageSpec(16)
+TOKENIZE = HashTokenizer(length=8)
+
+pytestmark = pytest.mark.ray
+
+
+def _collect(batches) -> dict[str, torch.Tensor]:
+    batches = list(batches)
+    return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+
+
+def test_batches_shapes_dtypes_and_every_sample_once(ray_local, clean_shards):
+    ds = build_train_dataset(clean_shards, SPEC, TOKENIZE, augment="light", shuffle_seed=None)
+    for _ in range(2):  # two epochs
+        batches = list(ds.iter_torch_batches(batch_size=7, drop_last=True))
+        first = batches[0]
+        assert first["image"].shape == (7, 3, 16, 16) and first["image"].dtype == torch.float32
+        assert first["input_ids"].shape == (7, 8) and first["input_ids"].dtype == torch.int64
+        assert first["attention_mask"].shape == (7, 8) and first["label"].dtype == torch.int64
+        assert len(batches) == 60 // 7
+    labels = _collect(ds.iter_torch_batches(batch_size=60))["label"]
+    assert sorted(labels.tolist()) == list(range(60))
+
+
+def test_ray_and_dataloader_paths_give_the_same_tensors(ray_local, clean_shards):
+    ray_rows = _collect(build_train_dataset(clean_shards, SPEC, TOKENIZE, augment="none").iter_torch_batches(batch_size=10))
+    torch_rows = _collect(iterate_shards_torch(clean_shards, SPEC, TOKENIZE, batch_size=10, num_workers=2))
+    order_r, order_t = ray_rows["label"].argsort(), torch_rows["label"].argsort()
+    for key in ("image", "input_ids", "attention_mask", "label"):
+        torch.testing.assert_close(ray_rows[key][order_r], torch_rows[key][order_t])
+    # the image is the sample's constant grey level i % 256, normalised
+    expected = (ray_rows["label"][order_r].float() / 255 - SPEC.mean[0]) / SPEC.std[0]
+    torch.testing.assert_close(ray_rows["image"][order_r][:, 0, 8, 8], expected, atol=0.02, rtol=0)
+
+
+def test_shuffle_changes_order_not_content(ray_local, clean_shards):
+    ds = build_train_dataset(clean_shards, SPEC, TOKENIZE, augment="none", shuffle_seed=1)
+    labels = _collect(torch_batches(ds, 10, shuffle_buffer=20, seed=0))["label"].tolist()
+    assert sorted(labels) == list(range(60)) and labels != list(range(60))
+
+
+def test_skip_counts_faults_per_shard_and_reason(ray_local, faulty_shards):
+    paths, expected, n_good = faulty_shards
+    reset_skipped_counts("test-skip")
+    ds = build_train_dataset(paths, SPEC, TOKENIZE, on_error="skip", counter="test-skip")
+    labels = _collect(ds.iter_torch_batches(batch_size=100))["label"].tolist()
+    assert len(labels) == n_good and not {3, 7, 15} & set(labels)
+    assert skipped_counts("test-skip") == expected
+    ds.materialize()  # a second epoch adds up
+    assert skipped_counts("test-skip")[paths[0]] == {"bad_image": 2, "missing_caption": 2}
+
+
+def test_counts_are_readable_from_a_ray_task(ray_local, faulty_shards):
+    reset_skipped_counts("test-task")
+    build_train_dataset(faulty_shards[0], SPEC, TOKENIZE, counter="test-task").materialize()
+    remote_read = ray_local.remote(num_cpus=0)(lambda: skipped_counts("test-task"))
+    assert ray_local.get(remote_read.remote()) == faulty_shards[1]
+
+
+@pytest.mark.parametrize("index,key", [(0, "s00003"), (1, "s00014")])
+def test_raise_names_shard_and_key(ray_local, faulty_shards, index, key):
+    path = faulty_shards[0][index]
+    ds = build_train_dataset([path], SPEC, TOKENIZE, on_error="raise")
+    with pytest.raises(Exception, match=key) as info:
+        ds.materialize()
+    assert path in str(info.value)
+
+
+def test_config_entry_points(ray_local, shapes_dir, tmp_path):
+    cfg = DataConfig(builtin="shapes", builtin_root=str(shapes_dir.parent), builtin_train_size=256, augment="clip")
+    assert resolve_train_shards(cfg) == shard_paths(shapes_dir)
+    batch = next(iter(torch_batches(build_from_config(cfg, ImageSpec(64), TOKENIZE, seed=0), 32)))
+    assert batch["image"].shape == (32, 3, 64, 64) and batch["label"].min() >= 0
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        resolve_train_shards(DataConfig(train_shards=[str(tmp_path / "nowhere" / "a.tar")]))
+

@@ -1,0 +1,68 @@
+"""Shard writing/reading round trip and shard spec expansion."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raykd.data.shards import expand_shard_spec, iter_tar_samples, validate_shards, write_shards
+
+from .conftest import make_sample
+
+
+def test_round_trip_is_byte_identical(tmp_path):
+    captions = ["a red circle.", "ünïcödé ✓ caption", "  spaces  and\ttabs ", "日本語のキャプション"]
+    samples = [make_sample(i, c) for i, c in enumerate(captions)]
+    sizes = write_shards(samples, tmp_path, shard_size=3, prefix="part")
+    assert sizes == {"part-000000.tar": 3, "part-000001.tar": 1}
+    assert json.loads((tmp_path / "sizes.json").read_text()) == sizes
+    read = [s for url in expand_shard_spec(str(tmp_path)) for s in iter_tar_samples(open(url, "rb"), url)]
+    assert [s["txt"] for s in read] == [c.encode("utf-8") for c in captions]
+    assert [s["jpg"] for s in read] == [s["jpg"] for s in samples]
+    assert [s["__key__"] for s in read] == [s["__key__"] for s in samples]
+    assert [int(s["cls"]) for s in read] == [0, 1, 2, 3]
+
+
+def test_no_samples_leaves_no_tar(tmp_path):
+    assert write_shards([], tmp_path) == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sizes.json"]
+
+
+@pytest.fixture
+def five_shards(tmp_path):
+    write_shards([make_sample(i, "x") for i in range(5)], tmp_path, shard_size=1)
+    return tmp_path
+
+
+def test_brace_pattern_directory_glob_and_file_url(five_shards):
+    names = [str(five_shards / f"shard-{i:06d}.tar") for i in range(5)]
+    assert expand_shard_spec(str(five_shards / "shard-{000000..000004}.tar")) == names
+    assert expand_shard_spec(str(five_shards / "shard-{000001..000002}.tar")) == names[1:3]
+    assert expand_shard_spec(str(five_shards)) == names
+    assert expand_shard_spec(str(five_shards / "*.tar")) == names
+    assert expand_shard_spec(f"file://{five_shards}/shard-000003.tar") == [names[3]]
+    assert expand_shard_spec([names[4], names[0]]) == [names[4], names[0]]
+
+
+def test_remote_urls_pass_through():
+    spec = "s3://bucket/train/shard-{000000..000002}.tar"
+    assert expand_shard_spec(spec) == [f"s3://bucket/train/shard-00000{i}.tar" for i in range(3)]
+    assert expand_shard_spec(["gs://b/x.tar", "https://h/y.tar"]) == ["gs://b/x.tar", "https://h/y.tar"]
+
+
+def test_missing_and_empty_paths_fail_clearly(five_shards, tmp_path_factory):
+    missing = str(five_shards / "shard-000009.tar")
+    with pytest.raises(FileNotFoundError, match="shard-000005.tar"):  # the first missing one
+        expand_shard_spec(str(five_shards / "shard-{000003..000009}.tar"))
+    with pytest.raises(FileNotFoundError, match=missing):
+        validate_shards([missing])
+    empty_dir = tmp_path_factory.mktemp("empty")
+    with pytest.raises(FileNotFoundError, match="contains no"):
+        expand_shard_spec(str(empty_dir))
+    with pytest.raises(FileNotFoundError, match="no shards match"):
+        expand_shard_spec(str(empty_dir / "*.tar"))
+    with pytest.raises(FileNotFoundError, match="no shards"):
+        expand_shard_spec([])
+    (empty_dir / "zero.tar").write_bytes(b"")
+    with pytest.raises(ValueError, match="zero.tar.*empty"):
+        validate_shards(str(empty_dir))

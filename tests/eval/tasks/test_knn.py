@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+import torch
+
+from raykd.eval.tasks.knn import knn, knn_votes
+
+from ..fakes import FakeDualEncoder, as_images, blobs
+
+CLASSES = ["a", "b", "c", "d"]
+
+
+def test_votes_hand_computed():
+    train = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]])
+    train_y = torch.tensor([0, 1, 1, 2])
+    test = torch.tensor([[2.0, 0.0]])  # normalised to [1, 0]; sims 1, 0.8, 0, -1 -> top-3 are rows 0, 1, 2
+    votes = knn_votes(train, train_y, test, num_classes=3, k=3, temperature=0.5)
+    expected = torch.tensor([[np.exp(1 / 0.5), np.exp(0.8 / 0.5) + np.exp(0.0), 0.0]], dtype=torch.float32)
+    torch.testing.assert_close(votes, expected)
+    # k larger than the memory bank is capped; chunking does not change the result
+    big = knn_votes(train, train_y, test.repeat(5, 1), 3, k=50, temperature=0.5, chunk_size=2)
+    torch.testing.assert_close(big[0, 2], torch.tensor(np.exp(-1 / 0.5), dtype=torch.float32))
+    assert torch.allclose(big, big[:1].expand_as(big))
+
+
+def test_separable_features_and_random_labels():
+    x, y = blobs(400, len(CLASSES), 10, separation=5.0, seed=0)
+    model = FakeDualEncoder(dim=4, image_dim=10)
+    out = knn(model, as_images(x[:300]), y[:300], as_images(x[300:]), y[300:], CLASSES, "blobs")
+    assert out["knn/blobs/top1"] > 0.95 and set(out) == {"knn/blobs/top1", "knn/blobs/mean_per_class_recall"}
+    rand = np.random.default_rng(5).integers(0, 4, size=400)
+    out = knn(model, as_images(x[:300]), rand[:300], as_images(x[300:]), rand[300:], CLASSES, "rand")
+    assert out["knn/rand/top1"] < 0.45  # chance 0.25

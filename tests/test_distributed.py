@@ -1,0 +1,62 @@
+"""raykd.distributed: no-ops without a process group, correct collectives under gloo (2 ranks)."""
+
+import importlib
+
+import torch
+
+from raykd import distributed as D
+
+# the same module object the loss tests use, whether or not tests/ is a package
+_PACKAGE = f"{__package__}." if __package__ else ""
+dist_utils = importlib.import_module(f"{_PACKAGE}losses.dist_utils")
+
+
+def test_world_size_1_is_no_op():
+    assert not D.is_dist() and D.world_size() == 1 and D.rank() == 0
+    x = torch.randn(3, 4, requires_grad=True)
+    assert D.all_gather_with_grad(x) is x
+    gathered = D.all_gather_no_grad(x)
+    assert not gathered.requires_grad and torch.equal(gathered, x)
+    assert D.sync_grad(x) is x
+    for fn in (D.all_reduce_sum, D.all_reduce_mean, D.broadcast):
+        out = fn(x)
+        assert torch.equal(out, x) and out.data_ptr() != x.data_ptr() and not out.requires_grad
+
+
+def _collectives(x):
+    r = D.rank()
+    mine = (x[r] * (r + 1)).clone().requires_grad_(True)  # rank 0: x0, rank 1: 2*x1
+    gathered = D.all_gather_with_grad(mine)
+    weights = torch.arange(1.0, gathered.numel() + 1, dtype=x.dtype).view_as(gathered) * (r + 1)
+    param = torch.ones(2, dtype=x.dtype, requires_grad=True)
+    ((gathered * weights).sum() + (D.sync_grad(param) * (r + 1)).sum()).backward()
+    return {
+        "dist": (D.is_dist(), D.world_size(), r),
+        "gathered": gathered.detach(),
+        "grad": mine.grad,
+        "param_grad": param.grad,
+        "no_grad": D.all_gather_no_grad(mine),
+        "sum": D.all_reduce_sum(mine),
+        "mean": D.all_reduce_mean(mine),
+        "bcast": D.broadcast(mine, src=1),
+        "input_untouched": mine.detach(),
+    }
+
+
+def test_world_size_2_collectives():
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    out = dist_utils.run_in_two_processes(_collectives, x)
+    local = [x[0], 2 * x[1]]
+    expected_gather = torch.cat(local)
+    weights = torch.arange(1.0, expected_gather.numel() + 1, dtype=x.dtype).view_as(expected_gather)
+    for r, o in enumerate(out):
+        assert o["dist"] == (True, 2, r)
+        torch.testing.assert_close(o["gathered"], expected_gather)
+        torch.testing.assert_close(o["no_grad"], expected_gather)
+        # gradient = sum over ranks of d(rank loss)/d(my slice) = weights * (1 + 2)
+        torch.testing.assert_close(o["grad"], 3 * weights.chunk(2)[r])
+        torch.testing.assert_close(o["param_grad"], torch.full((2,), 1.5, dtype=x.dtype))  # mean of 1 and 2
+        torch.testing.assert_close(o["sum"], local[0] + local[1])
+        torch.testing.assert_close(o["mean"], (local[0] + local[1]) / 2)
+        torch.testing.assert_close(o["bcast"], local[1])
+        torch.testing.assert_close(o["input_untouched"], local[r])

@@ -1,0 +1,107 @@
+"""Training under Ray Train + Ray Data: 2 workers, run-directory files, skipped data, worker failure."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from raykd.config import load_config
+from raykd.data.shards import write_shards
+from raykd.train.run_logger import read_tensorboard_scalars
+from raykd.train.trainer import train
+from tests.conftest import REPO, tiny_overrides
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def jpeg(rgb) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), rgb, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def shards_with_bad_samples(directory: Path, n_good: int = 256) -> Path:
+    samples = [{"__key__": f"{i:05d}", "jpg": jpeg((i * 7 % 255, 40, 200)), "txt": f"colour {i % 4}", "cls": str(i % 4)}
+               for i in range(n_good)]
+    samples.insert(10, {"__key__": "broken-jpg", "jpg": b"not a jpeg at all", "txt": "broken", "cls": "0"})
+    samples.insert(20, {"__key__": "no-caption", "jpg": jpeg((1, 2, 3)), "cls": "1"})
+    write_shards(samples, directory, shard_size=100)
+    return directory
+
+
+def cfg_for(root, tmp_path, **extra):
+    return load_config(REPO / "recipes/quickstart.yaml", tiny_overrides(root, **{
+        "run.name": "t", "run.run_dir": str(tmp_path / "run"), **extra}))
+
+
+def test_two_workers_with_skipped_samples(ray_session, builtin_root, tmp_path):
+    shards = shards_with_bad_samples(tmp_path / "shards")
+    cfg = cfg_for(builtin_root, tmp_path, **{
+        "train.num_workers": 2, "train.batch_size": 16, "train.epochs": 2,
+        "data.train_shards": json.dumps([str(shards)]), "data.builtin": "shapes"})
+    summary = train(cfg, tmp_path / "run")
+    run = Path(summary["run_dir"])
+    metrics = summary["metrics"]
+    # 258 samples - 2 bad = 256 good; global batch 32 -> 8 steps per epoch, 2 epochs.
+    assert metrics["step"] == 16 and metrics["epoch"] == 2
+    assert metrics["data/skipped"] == 4  # both bad samples, seen in each of 2 epochs
+    assert metrics["data/skipped/bad_image"] == 2 and metrics["data/skipped/missing_caption"] == 2
+    assert (run / "config.yaml").is_file() and load_config(run / "config.yaml").train.num_workers == 2
+    lines = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert 0.0 <= lines[-1]["metrics"]["zeroshot/shapes/top1"] <= 1.0
+    scalars = read_tensorboard_scalars(run / "tensorboard")
+    assert {"train/loss", "train/lr", "train/logit_scale", "train/samples_per_s", "train/data_wait_frac"} <= set(scalars)
+    assert len(scalars["zeroshot/shapes/top1"]) == 2
+    assert summary["checkpoint"] and Path(summary["checkpoint"], "state.pt").is_file()
+
+
+def test_on_error_raise_names_shard_and_key(ray_session, builtin_root, tmp_path):
+    shards = shards_with_bad_samples(tmp_path / "shards")
+    cfg = cfg_for(builtin_root, tmp_path, **{"data.train_shards": json.dumps([str(shards)]), "data.on_error": "raise",
+                                              "train.batch_size": 16})
+    with pytest.raises(Exception, match=r"shard-000000.tar.*broken-jpg|broken-jpg.*shard-000000.tar"):
+        train(cfg, tmp_path / "run")
+
+
+def train_worker_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().decode(errors="ignore")
+            except OSError:
+                continue
+            if cmd.startswith("ray::RayTrainWorker"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_is_replaced_and_run_resumes(ray_session, builtin_root, tmp_path):
+    cfg = cfg_for(builtin_root, tmp_path, **{"train.epochs": 4, "train.max_failures": 1,
+                                              "eval.zeroshot_every_n_epochs": 1})
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(train(cfg, tmp_path / "run")))
+    thread.start()
+    results_file = tmp_path / "run" / "results.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (results_file.is_file() and results_file.read_text().strip()):
+        time.sleep(0.2)  # wait for the end of epoch 0 (its checkpoint is reported with it)
+    pids = train_worker_pids()
+    assert pids, "no training worker found to kill"
+    os.kill(pids[0], signal.SIGKILL)
+    thread.join(timeout=400)
+    assert not thread.is_alive()
+    steps_per_epoch = 512 // 32
+    assert result["metrics"]["step"] == 4 * steps_per_epoch
+    epochs = [json.loads(line)["epoch"] for line in results_file.read_text().splitlines()]
+    assert epochs.count(1) == 1, epochs  # epoch 0 was not trained again: the run resumed from its checkpoint
+    assert sorted(set(epochs)) == [1, 2, 3, 4]
