@@ -44,6 +44,20 @@ def cmd_data_make(args) -> int:
     return 0
 
 
+def _eval_main(argv: list[str]) -> int:
+    try:
+        if argv[:1] == ["elevater"]:
+            from raykd.eval.elevater.cli import main as elevater_main
+
+            return elevater_main(argv[1:])
+        from raykd.eval.cli import main as eval_main
+
+        return eval_main(argv)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"raykd eval: error: {err}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raykd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="run directory (default runs/<run.name>-<time>)")
     p.add_argument("--resume-from", default="", help="checkpoint directory to resume from")
     p.set_defaults(fn=cmd_train)
+    sub.add_parser("eval", help="evaluate a checkpoint: raykd eval --help, raykd eval elevater --help")
     p = sub.add_parser("check", help="validate a recipe and build its model with random weights")
     _add_recipe_args(p)
     p.set_defaults(fn=cmd_check)
@@ -65,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["eval"]:  # `raykd eval ...` and `raykd eval elevater ...` own their arguments
+        return _eval_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)

@@ -54,6 +54,9 @@ class LossConfig:
     name: str = "InfoNCE"  # a name in the loss registry
     teacher: Literal["text", "image"] = "text"  # which tower's features are the target
     hparams: dict = field(default_factory=dict)  # forwarded to get_loss(name, **hparams)
+    w_align: float = 1.0  # weight of the alignment loss above; 0 skips it (and the image forward)
+    w_simcse: float = 0.0  # weight of SimCSE (two dropout views of each caption) on the text tower
+    simcse_temperature: float = 0.05
 
 
 @dataclass

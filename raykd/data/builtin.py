@@ -61,19 +61,33 @@ def ensure_builtin(name: str, root: str | Path | None = None, train_size: int | 
         raise ValueError(f"train_size must be positive, got {train_size}")
     root = Path(root) if root else default_root()
     final = root / (name if n == spec.default_train_size else f"{name}-train{n}")
-    if (final / "meta.json").is_file():
+    if _is_current(final, spec):
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if final.exists():  # an older generator version: move it aside (atomically) and regenerate
+        try:
+            os.rename(final, root / f".{final.name}.stale-{tag}")
+        except OSError:
+            pass  # another process moved or replaced it first
+        shutil.rmtree(root / f".{final.name}.stale-{tag}", ignore_errors=True)
+    tmp = root / f".{final.name}.tmp-{tag}"
     try:
         _generate(spec, n, tmp)
         os.rename(tmp, final)  # atomic; fails if another process already put `final` in place
     except OSError:
-        if not (final / "meta.json").is_file():
+        if not _is_current(final, spec):
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _is_current(path: Path, spec: SyntheticSet) -> bool:
+    try:
+        return json.loads((path / "meta.json").read_text())["version"] == spec.version
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _generate(spec: SyntheticSet, train_size: int, out: Path) -> None:

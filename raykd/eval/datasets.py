@@ -12,7 +12,8 @@ task functions' parameter names::
     captions        mscoco_2017             mscoco/annotations/captions_val2017.json, images in mscoco/val2017/
                     mscoco_2014             mscoco/annotations/captions_val2014.json, images in mscoco/val2014/
                     coco_karpathy           karpathy/dataset_coco.json (test split), images in mscoco/<filepath>/
-                    flickr30k_karpathy      karpathy/dataset_flickr30k.json (test split), images in flickr30k/flickr30k-images/
+                    flickr30k_karpathy      karpathy/dataset_flickr30k.json (test split),
+                                              images in flickr30k/flickr30k-images/
                     <name>                  retrieval/<name>.tsv (image path relative to retrieval/, caption)
     sts             STS12 .. STS16          SentEval/data/downstream/STS/STS1X-en-test/STS.{input,gs}.<subset>.txt
                     STSBenchmark            SentEval/data/downstream/STS/STSBenchmark/sts-test.csv

@@ -4,7 +4,7 @@ Images may be given as
 - ``uint8`` arrays or tensors ``[N, H, W, 3]`` (resized, centre-cropped and normalised with the model's
   ``image_spec`` by ``raykd.data.transforms.eval_transform``, the data pipeline's eval path),
 - a float tensor ``[N, 3, S, S]`` that is already preprocessed (only batched and moved to the device),
-- a sequence of file paths or PIL images (loaded lazily, one batch at a time).
+- a sequence of file paths, PIL images or uint8 ``[H_i, W_i, 3]`` arrays (loaded lazily, one batch at a time).
 
 Features come back as float32 CPU tensors ``[N, D]``. The device is the model's (from its parameters);
 extraction runs under ``torch.no_grad()`` in eval mode, and the model's training mode is restored after.
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from tqdm.auto import tqdm
 
 from raykd.data.transforms import eval_transform
-
 
 
 # ---------------------------------------------------------------------------------------------- device, mode
@@ -63,8 +63,8 @@ def preprocess_uint8(images: np.ndarray | torch.Tensor | Sequence[np.ndarray], s
 
 
 def _load_rgb(item: Any) -> np.ndarray:
-    from PIL import Image
-
+    if isinstance(item, np.ndarray):
+        return item
     if isinstance(item, (str, Path)):
         path = Path(item)
         if not path.is_file():

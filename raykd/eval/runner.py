@@ -134,25 +134,32 @@ def _merge(results: dict[str, Any], part: Mapping[str, Any]) -> None:
 def evaluate_parallel(model_factory: Callable[[], Any], work_items: Sequence[WorkItem | Mapping[str, Any]], *,
                       num_cpus_per_actor: float = 1, num_gpus_per_actor: float = 0) -> dict[str, Any]:
     """One Ray actor per work item (data set); the model is built inside each actor by ``model_factory``
-    (picklable: a function, a ``functools.partial`` over a checkpoint path, ...). Uses the current Ray
-    instance (or starts a local one). A failed actor is reported as ``errors[<dataset>]``; the other
-    data sets' metrics are kept."""
+    (picklable: a function, a ``functools.partial`` over a checkpoint path, ...) and moved to the GPU when
+    Ray gave it one. Uses the current Ray instance (or starts a local one); items beyond the cluster's
+    capacity queue and start as earlier actors finish (each actor is killed once its result is in).
+    A failed actor is reported as ``errors[<dataset>]``; the other data sets' metrics are kept."""
     import ray
 
     items = [w if isinstance(w, WorkItem) else WorkItem(**w) for w in work_items]
     remote_actor = ray.remote(num_cpus=num_cpus_per_actor, num_gpus=num_gpus_per_actor)(EvalActor)
-    actors = [remote_actor.remote(model_factory) for _ in items]
-    pending = {actor.run.remote(item): item for actor, item in zip(actors, items)}
+    pending = {}
+    for item in items:
+        actor = remote_actor.remote(model_factory)
+        pending[actor.run.remote(item)] = (actor, item)
     results: dict[str, Any] = {}
     try:
-        for ref, item in pending.items():
+        while pending:
+            # Actors beyond the cluster's capacity wait for resources: free each as soon as it is done.
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            actor, item = pending.pop(ref)
             try:
                 _merge(results, ray.get(ref))
             except Exception as exc:  # noqa: BLE001 - RayTaskError / RayActorError: keep the others
                 cause = getattr(exc, "cause", None)
                 results.setdefault(ERRORS, {})[item.dataset] = _describe(cause) if cause else _describe(exc)
+            ray.kill(actor)
     finally:
-        for actor in actors:
+        for actor, _ in pending.values():
             ray.kill(actor)
     if not results.get(ERRORS):
         results.pop(ERRORS, None)

@@ -22,13 +22,17 @@ class DistillLoss(nn.Module):
     so ``loss.parameters()`` goes to the optimiser and ``state_dict()`` checkpoints the state;
     stateful losses update their state in training mode only.
 
-    Across workers (only through ``raykd.distributed``), with the global batch split evenly:
-    the mean over workers of the per-worker loss equals the single-process loss on the global
-    batch; each worker's input gradients are ``world_size`` times the single-process gradients
-    of its rows, so DDP's gradient averaging gives the exact global gradient; the loss's own
-    parameter gradients are averaged over workers by the loss (``sync_grad``); updated state is
-    identical on every worker. Raises ValueError naming the loss when a needed argument
-    (``logit_scale``, ``labels``) is missing or dims that must match do not.
+    Across workers, losses with ``needs_gather`` communicate only through ``raykd.distributed``
+    and, with the global batch split evenly, keep these conventions: the mean over workers of
+    the per-worker loss equals the single-process loss on the global batch; each worker's input
+    gradients are ``world_size`` times the single-process gradients of its rows, so DDP's
+    gradient averaging gives the exact global gradient (InfoNCE with ``gather_with_grad=False``
+    is approximate by design); the loss's own parameter gradients are averaged over workers by
+    the loss (``sync_grad``); updated state is identical on every worker. The other losses are
+    computed on each worker's batch alone.
+
+    Raises ValueError naming the loss when a needed argument (``logit_scale``, ``labels``) is
+    missing or dims that must match do not.
     """
 
     name: str = ""

@@ -48,7 +48,7 @@ class ProtoCLIP(DistillLoss):
     100). ``loss = infonce_weight * InfoNCE + student_proto_weight * CE(student -> P) +
     teacher_proto_weight * CE(teacher -> P)``.
     Until ``update_prototypes`` is first called, the loss is InfoNCE only (a k-means of a single
-    batch would give meaningless prototypes). Prototype terms use this worker's rows (the mean
+    batch would give meaningless prototypes; the scale gets a zero gradient meanwhile). Prototype terms use this worker's rows (the mean
     over workers is the global value). Needs equal dims and ``logit_scale``.
     """
 
@@ -108,8 +108,8 @@ class ProtoCLIP(DistillLoss):
         self._same_dim(teacher, student)
         w_nce, w_student, w_teacher = self.weights
         loss = w_nce * self.infonce(teacher, student, logit_scale=logit_scale)
-        if not bool(self.has_prototypes):
-            return loss
+        if not bool(self.has_prototypes):  # zero-gradient use keeps DDP from flagging an unused parameter
+            return loss + 0.0 * self.proto_scale
         s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
         protos = self.prototypes.to(s)
         targets = self._targets(t.detach(), protos)

@@ -51,12 +51,25 @@ def loss_hparams(name: str) -> dict[str, object]:
     }
 
 
+def _type_matches(value, default) -> bool:
+    """Whether ``value`` fits the type of ``default`` (ints pass for floats, bools only for bools)."""
+    if default is None or default is inspect.Parameter.empty:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
 def get_loss(name: str, **hparams) -> nn.Module:
     """Build loss ``name`` with ``hparams`` overriding its defaults.
 
     Raises:
         ValueError: unknown loss name (with close matches), or an unknown hparam (naming it,
             the loss, and the accepted hparams).
+        TypeError: an hparam whose value does not match the type of its default (e.g. the
+            string "1e-4" for a float), naming the loss, the hparam and the value.
     """
     cls = loss_class(name)
     accepted = loss_hparams(name)
@@ -66,6 +79,10 @@ def get_loss(name: str, **hparams) -> nn.Module:
             f"unknown hparam(s) {', '.join(map(repr, unknown))} for loss {name!r}; "
             f"accepted: {', '.join(accepted) or '(none)'}"
         )
+    for key, value in hparams.items():
+        if not _type_matches(value, accepted[key]):
+            expected = type(accepted[key]).__name__
+            raise TypeError(f"loss {name!r}: hparam {key!r} must be a {expected}, got {value!r}")
     return cls(**hparams)
 
 

@@ -44,3 +44,35 @@ def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory from itself, a run directory (its last checkpoint) or a state.pt file."""
+    path = Path(path)
+    if path.is_file() and path.name == STATE_FILE:
+        return path.parent
+    if (path / STATE_FILE).is_file():
+        return path
+    candidates = sorted(path.glob(f"checkpoints/*/checkpoint_*/{STATE_FILE}"), key=lambda p: p.parent.name)
+    if not candidates:
+        raise FileNotFoundError(f"no raykd checkpoint at {path} (expected {STATE_FILE} or a run directory with checkpoints/)")
+    return candidates[-1].parent
+
+
+def load_model(path: str | Path):
+    """(DualEncoder with the checkpoint's weights, Config) from a checkpoint or run directory.
+
+    The architecture comes from the config stored in the checkpoint; pretrained tags are not
+    fetched again since the stored weights replace them.
+    """
+    from raykd.config.loading import build_config
+    from raykd.models.dual_encoder import build_dual_encoder
+
+    state = load_state(find_checkpoint(path))
+    cfg = build_config(state["config"])
+    model_cfg = cfg.model
+    model_cfg.image.pretrained = model_cfg.text.pretrained = ""
+    model_cfg.image.weights = model_cfg.text.weights = ""
+    model = build_dual_encoder(model_cfg)
+    model.load_state_dict(state["model"])
+    return model.eval(), cfg

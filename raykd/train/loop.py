@@ -21,7 +21,8 @@ from torch import nn
 
 from raykd.config.loading import build_config, config_to_dict
 from raykd.config.schema import Config
-from raykd.losses import get_loss
+from raykd.distributed import all_gather_no_grad
+from raykd.losses import get_loss, loss_hparams
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
 from raykd.train.optim import build_optimizer, build_scheduler
@@ -30,16 +31,43 @@ NON_TOKEN_KEYS = ("image", "label")
 
 
 class Objective(nn.Module):
-    """Model + loss as one module, so DDP syncs the loss's own parameters too."""
+    """Model + losses as one module, so DDP syncs the losses' own parameters too.
 
-    def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str):
+    total = w_align * loss(teacher, student) + w_simcse * SimCSE(text, text'), where SimCSE is
+    InfoNCE between two dropout views of the same captions (Gao et al. 2021, tau 0.05).
+    """
+
+    def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str, w_align: float = 1.0,
+                 w_simcse: float = 0.0, simcse_temperature: float = 0.05):
         super().__init__()
         self.model, self.loss, self.teacher = model, loss, teacher
+        self.w_align, self.w_simcse = w_align, w_simcse
+        self.simcse = get_loss("InfoNCE") if w_simcse > 0 else None
+        self.simcse_scale = 1.0 / simcse_temperature
 
-    def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        image_feats, text_feats = self.model(images, tokens)
-        teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
-        return self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
+    def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]):
+        """Returns (scalar loss, detached teacher features [B, D] or None)."""
+        total, teacher_feats = 0.0, None
+        text_feats = self.model.encode_text(tokens, normalize=False)
+        if self.w_align > 0:
+            image_feats = self.model.encode_image(images, normalize=False)
+            teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
+            total = self.w_align * self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
+            teacher_feats = teacher.detach()
+        if self.simcse is not None:
+            second_view = self.model.encode_text(tokens, normalize=False)  # a different dropout mask
+            scale = torch.tensor(self.simcse_scale, device=text_feats.device)
+            total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=scale)
+        return total, teacher_feats
+
+
+def build_loss(cfg: Config) -> nn.Module:
+    """The configured loss; prototype losses get their layer sized to the joint dimension."""
+    hparams = dict(cfg.loss.hparams)
+    if "dim" in loss_hparams(cfg.loss.name) and hparams.get("dim") is None:
+        hparams["dim"] = cfg.model.embed_dim
+        print(f"[raykd] loss {cfg.loss.name}: prototype layer input dim set to model.embed_dim={cfg.model.embed_dim}")
+    return get_loss(cfg.loss.name, **hparams)
 
 
 @dataclass
@@ -86,8 +114,11 @@ def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
 def setup(cfg: Config, ctx: LoopContext) -> Components:
     seed_everything(cfg.run.seed)  # same initial weights on every rank
     model = build_dual_encoder(cfg.model).to(ctx.device)
-    loss = get_loss(cfg.loss.name, **cfg.loss.hparams).to(ctx.device)
-    objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher))
+    loss = build_loss(cfg).to(ctx.device)
+    if cfg.loss.w_align <= 0 and cfg.loss.w_simcse <= 0:
+        raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
+    objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,
+                                         cfg.loss.simcse_temperature))
     optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss})
     total_steps = cfg.train.epochs * ctx.steps_per_epoch
     scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
@@ -97,11 +128,13 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     return Components(model, loss, objective, optimizer, scheduler, scaler, autocast)
 
 
-def train_step(c: Components, batch: dict, grad_clip_norm: float) -> torch.Tensor:
-    """One optimiser step; returns the (detached) loss. Raises on a non-finite loss before stepping."""
+def train_step(c: Components, batch: dict, grad_clip_norm: float):
+    """One optimiser step; returns (detached loss, detached teacher features or None).
+
+    Raises FloatingPointError on a non-finite loss, before any parameter changes."""
     tokens = {k: v for k, v in batch.items() if k not in NON_TOKEN_KEYS}
     with c.autocast():
-        loss = c.objective(batch["image"], tokens, batch.get("label"))
+        loss, teacher_feats = c.objective(batch["image"], tokens, batch.get("label"))
     if not torch.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss.item()}")
     c.optimizer.zero_grad(set_to_none=True)
@@ -119,7 +152,7 @@ def train_step(c: Components, batch: dict, grad_clip_norm: float) -> torch.Tenso
     else:
         c.optimizer.step()
     c.scheduler.step()
-    return loss.detach()
+    return loss.detach(), teacher_feats
 
 
 class Meter:
@@ -176,6 +209,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
     for epoch in range(start_epoch, t.epochs):
         c.model.train()
         batches_done, tick = 0, time.perf_counter()
+        episode_feats = [] if hasattr(c.loss, "update_prototypes") else None
         for batch in ctx.epoch_batches(epoch):
             if batches_done < skip:  # mid-epoch resume: fast-forward past batches already trained on
                 batches_done += 1
@@ -183,13 +217,15 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
                 continue
             meter.data_time += time.perf_counter() - tick
             try:
-                loss = train_step(c, batch, cfg.optim.grad_clip_norm)
+                loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
             except FloatingPointError as err:
                 raise FloatingPointError(f"{err} at step {step + 1} (epoch {epoch}); no checkpoint written for it") from None
             step, batches_done = step + 1, batches_done + 1
             meter.steps += 1
             meter.samples += batch["image"].shape[0]
             meter.loss_sum += loss.item()
+            if episode_feats is not None and teacher_feats is not None:
+                episode_feats.append(teacher_feats.float())
             done = bool(t.max_steps and step >= t.max_steps)
             save = bool(t.checkpoint_every_n_steps) and step % t.checkpoint_every_n_steps == 0
             if step % max(t.log_every_n_steps, 1) == 0 or save:
@@ -199,6 +235,8 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
                 break
             tick = time.perf_counter()
         skip = 0
+        if episode_feats:
+            _update_prototypes(c.loss, episode_feats)
         hit_max = bool(t.max_steps and step >= t.max_steps)
         finished_epoch = not hit_max or batches_done >= ctx.steps_per_epoch
         evals = _evaluate(cfg, ctx, c, epoch) if finished_epoch else {}
@@ -208,6 +246,13 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
         if hit_max:
             break
     return last
+
+
+def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
+    """ProtoCLIP: re-cluster on the teacher features of the epoch just finished (all ranks')."""
+    feats = all_gather_no_grad(torch.cat(episode_feats))
+    if feats.shape[0] >= loss.n_prototypes:
+        loss.update_prototypes(feats)
 
 
 def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:

@@ -43,6 +43,9 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
         with checkpoint.as_directory() as directory:
             return ckpt.load_state(directory)
 
+    # Loss state (queues, centers) is kept identical by the losses themselves: broadcasting it from
+    # rank 0 on every step would copy up to 65536 x D floats. With w_align 0 the image tower idles.
+    ddp_kwargs = {"broadcast_buffers": False, "find_unused_parameters": cfg.loss.w_align <= 0}
     evaluate = None
     if context.get_world_rank() == 0:
         from raykd.train.evaluation import epoch_evaluator
@@ -55,6 +58,7 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
         epoch_batches=epoch_batches, steps_per_epoch=loop_config["steps_per_epoch"],
         rank=context.get_world_rank(), world_size=context.get_world_size(),
         device=ray.train.torch.get_device(), load_checkpoint=load_checkpoint, report=report,
-        wrap_model=ray.train.torch.prepare_model, evaluate=evaluate,
+        wrap_model=lambda module: ray.train.torch.prepare_model(module, parallel_strategy_kwargs=ddp_kwargs),
+        evaluate=evaluate,
         extra_metrics=lambda: skip_metrics(skipped_counts(loop_config["skip_counter"])),
     )

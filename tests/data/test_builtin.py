@@ -65,7 +65,7 @@ def test_default_root_from_env(tmp_path, monkeypatch):
 def test_shapes_layout_sizes_and_balance(shapes_dir):
     meta = json.loads((shapes_dir / "meta.json").read_text())
     assert meta == {"name": "shapes", "num_classes": 16, "image_size": 64, "train_size": 256,
-                    "test_size": 800, "version": 1}
+                    "test_size": 800, "version": 2}
     assert sum(read_sizes(shapes_dir / "train").values()) == 256
     classnames = read_lines(shapes_dir / "classnames.txt")
     assert len(classnames) == 16 and classnames[0] == "red circle"
@@ -99,3 +99,12 @@ def test_digits_split_and_captions(tmp_path):
     assert len(shard_paths(root, "train")) == 3
     with pytest.raises(ValueError, match="too large"):
         ensure_builtin("digits", tmp_path / "x", train_size=5000)
+
+
+def test_stale_version_is_regenerated(tmp_path):
+    path = ensure_builtin("digits", tmp_path, train_size=10)
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "version": 0}))
+    assert ensure_builtin("digits", tmp_path, train_size=10) == path
+    assert json.loads((path / "meta.json").read_text()) == meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-train10"]

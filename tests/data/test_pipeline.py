@@ -39,7 +39,8 @@ def test_batches_shapes_dtypes_and_every_sample_once(ray_local, clean_shards):
 
 
 def test_ray_and_dataloader_paths_give_the_same_tensors(ray_local, clean_shards):
-    ray_rows = _collect(build_train_dataset(clean_shards, SPEC, TOKENIZE, augment="none").iter_torch_batches(batch_size=10))
+    ds = build_train_dataset(clean_shards, SPEC, TOKENIZE, augment="none")
+    ray_rows = _collect(ds.iter_torch_batches(batch_size=10))
     torch_rows = _collect(iterate_shards_torch(clean_shards, SPEC, TOKENIZE, batch_size=10, num_workers=2))
     order_r, order_t = ray_rows["label"].argsort(), torch_rows["label"].argsort()
     for key in ("image", "input_ids", "attention_mask", "label"):

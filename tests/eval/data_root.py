@@ -54,7 +54,8 @@ def write_data_root(root: Path) -> Path:
     _write(root / "msmarco/collection.tsv", "".join(f"{i}\tpassage {i}\n" for i in range(12)))
     _write(root / "msmarco/queries.dev.small.tsv", "1\tfirst query\n2\tsecond query\n")
     _write(root / "msmarco/qrels.dev.tsv", "1\t0\t3\t1\n2\t0\t5\t1\n")
-    _write(root / "wikisections/test.csv", "Sentence1,Sentence2,Sentence3\n" + "".join(f"a{i},p{i},n{i}\n" for i in range(4)))
+    triplets = "".join(f"a{i},p{i},n{i}\n" for i in range(4))
+    _write(root / "wikisections/test.csv", "Sentence1,Sentence2,Sentence3\n" + triplets)
     _write(root / "word_similarity/RG65.txt", "".join(f"w{i};v{i};{i}.5\n" for i in range(5)))
     return root
 

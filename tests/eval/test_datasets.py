@@ -4,7 +4,7 @@ import pytest
 from raykd.eval import datasets as ds
 from raykd.eval.datasets import ClassificationData
 
-from .data_root import EXPECTED_DATASETS, STS, write_data_root
+from .data_root import EXPECTED_DATASETS, write_data_root
 
 
 @pytest.fixture(scope="module")

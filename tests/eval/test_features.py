@@ -84,5 +84,6 @@ def test_encode_prompts_is_renormalised_template_mean():
     out = encode_prompts(model, ["cat", "dog"], templates)
     for row, name in zip(out, ["cat", "dog"]):
         prompts = ["a " + name + ".", "the " + name + "!", name + "?"]
-        vecs = F.normalize(torch.tensor(np.stack([random_text_vector(p, 6) for p in prompts]), dtype=torch.float32), dim=-1)
+        vecs = torch.tensor(np.stack([random_text_vector(p, 6) for p in prompts]), dtype=torch.float32)
+        vecs = F.normalize(vecs, dim=-1)
         torch.testing.assert_close(row, F.normalize(vecs.mean(0), dim=0))

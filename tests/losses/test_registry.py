@@ -30,6 +30,21 @@ def test_unknown_hparam_names_it_and_the_loss():
         get_loss("SEED", temprature=0.1)
 
 
+@pytest.mark.parametrize(
+    "name,hparams",
+    [("SEED", {"teacher_temperature": "1e-4"}), ("InfoNCE", {"local_loss": 1}), ("DINO", {"n_prototypes": 8.5})],
+)
+def test_ill_typed_hparam_names_loss_hparam_and_value(name, hparams):
+    key, value = next(iter(hparams.items()))
+    with pytest.raises(TypeError, match=rf"'{name}'.*'{key}'.*{value!r}"):
+        get_loss(name, **hparams)
+
+
+def test_ints_are_accepted_for_floats_and_none_defaults_take_anything():
+    assert get_loss("VICReg", invariance_weight=10).invariance_weight == 10
+    assert get_loss("DINO", n_prototypes=8, dim=4).prototypes.weight.shape == (8, 4)
+
+
 def test_hparams_reach_the_instance():
     assert get_loss("BarlowTwins", lambd=0.1).lambd == 0.1
 

@@ -102,7 +102,7 @@ def test_train_step_clips_gradients(builtin_root):
     run = LocalRun(cfg)
     c = setup(cfg, run.context())
     before = params(c.model)
-    train_step(c, next(iter(run.epoch_batches(0))), cfg.optim.grad_clip_norm)
+    train_step(c, next(iter(run.epoch_batches(0))), cfg.optim.grad_clip_norm)  # (loss, feats)
     delta = torch.sqrt(sum(((before[k] - v) ** 2).sum() for k, v in c.model.state_dict().items() if v.is_floating_point()))
     assert delta.item() == pytest.approx(1e-3, rel=1e-3)  # lr 1 x clipped norm 1e-3
 

@@ -45,25 +45,30 @@ def fit_sklearn(train_x: np.ndarray, train_y: np.ndarray, eval_x: np.ndarray, nu
 
 
 def fit_torch(train_x: np.ndarray, train_y: np.ndarray, eval_x: np.ndarray, num_classes: int, reg: float,
-              *, epochs: int = 50, lr: float = 1e-2, batch_size: int = 1024, seed: int = 0,
+              *, steps: int = 500, lr: float = 0.05, train_batch_size: int = 1024, seed: int = 0,
               device: str | torch.device = "cpu") -> np.ndarray:
-    """A linear layer trained with AdamW (weight decay ``reg``, cosine schedule, minibatches of
-    ``batch_size``; full batch when the set is smaller) -> scores ``[M, C]``."""
+    """A zero-initialised linear layer trained for ``steps`` AdamW steps (weight decay ``reg``, cosine
+    schedule, shuffled minibatches of ``train_batch_size``; full batch when the set is smaller) -> scores ``[M, C]``."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(train_x, dtype=torch.float32, device=device)
     y = torch.as_tensor(train_y, dtype=torch.int64, device=device)
     layer = torch.nn.Linear(x.shape[1], num_classes).to(device)
-    steps_per_epoch = -(-x.shape[0] // batch_size)
+    torch.nn.init.zeros_(layer.weight)  # convex problem: a deterministic start, independent of the global RNG
+    torch.nn.init.zeros_(layer.bias)
     opt = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=reg)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    batches = iter(())
     with torch.enable_grad():
-        for _ in range(epochs):
-            for idx in torch.randperm(x.shape[0], generator=gen).to(device).split(batch_size):
-                loss = F.cross_entropy(layer(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
+        for _ in range(steps):
+            idx = next(batches, None)
+            if idx is None:  # a new epoch
+                batches = iter(torch.randperm(x.shape[0], generator=gen).to(device).split(train_batch_size))
+                idx = next(batches)
+            loss = F.cross_entropy(layer(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
     with torch.no_grad():
         return layer(torch.as_tensor(eval_x, dtype=torch.float32, device=device)).cpu().numpy()
 
@@ -121,7 +126,9 @@ def linear_probe(model: Any, train_images: Any, train_labels: Any, images: Any, 
     """Linear probe of the frozen image backbone: fit on ``train_images``, report on ``images``.
 
     Returns ``linear_probe/<dataset>/{top1, top5 (C >= 5), mean_per_class_recall, best_C | best_weight_decay}``.
-    The torch solver trains on the model's device unless ``device`` is given.
+    ``batch_size`` is the feature-extraction batch; ``solver_kwargs`` go to the fit function (e.g. ``steps``,
+    ``lr``, ``train_batch_size`` for torch, ``max_iter`` for sklearn). The torch solver trains on the model's
+    device unless ``device`` is given.
     """
     if solver == "torch":
         solver_kwargs.setdefault("device", model_device(model))

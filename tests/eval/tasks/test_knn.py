@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from raykd.eval.tasks.knn import knn, knn_votes

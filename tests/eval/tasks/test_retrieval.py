@@ -43,7 +43,8 @@ def test_hand_computed_multi_caption_case():
 
 def test_matches_brute_force_reference_with_chunking():
     g = torch.Generator().manual_seed(0)
-    img, txt = F.normalize(torch.randn(13, 5, generator=g), dim=-1), F.normalize(torch.randn(40, 5, generator=g), dim=-1)
+    img = F.normalize(torch.randn(13, 5, generator=g), dim=-1)
+    txt = F.normalize(torch.randn(40, 5, generator=g), dim=-1)
     caption_image = np.random.default_rng(0).permutation(np.arange(40) % 13)
     out = retrieval_recalls(img, txt, caption_image, chunk_size=4)
     ref = reference_recalls((img @ txt.T).numpy(), caption_image)

@@ -22,7 +22,8 @@ def cosine_model(cosines: dict[str, float]) -> FakeDualEncoder:
 def write_year(folder, subsets):
     folder.mkdir(parents=True)
     for name, gold in subsets.items():
-        (folder / f"STS.input.{name}.txt").write_text("".join(f"left {name}{i}\tright {name}{i}\n" for i in range(len(gold))))
+        rows = "".join(f"left {name}{i}\tright {name}{i}\n" for i in range(len(gold)))
+        (folder / f"STS.input.{name}.txt").write_text(rows)
         (folder / f"STS.gs.{name}.txt").write_text("".join(f"{g}\n" for g in gold))
 
 

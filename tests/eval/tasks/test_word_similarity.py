@@ -26,8 +26,10 @@ def test_spearman_of_template_averaged_word_embeddings(tmp_path):
 
 def test_default_templates_and_perfect_order():
     dirs = {"a": [1, 0], "b": [1, 0.2], "c": [0, 1], "d": [-1, 0.1]}
-    model = FakeDualEncoder(dim=2, text_fn=lambda p: np.array(next(v for w, v in dirs.items()
-                                                                   if p in (w, f"a photo of a {w}.", f"this is a {w}.")),
-                                                              dtype=float))
+
+    def text_fn(prompt):
+        word = next(w for w in dirs if prompt in (w, f"a photo of a {w}.", f"this is a {w}."))
+        return np.array(dirs[word], dtype=float)
+    model = FakeDualEncoder(dim=2, text_fn=text_fn)
     out = word_similarity(model, ["a", "a", "a"], ["b", "c", "d"], [9.0, 5.0, 1.0], "toy")
     assert out["word_similarity/toy/spearman"] == pytest.approx(100.0)
