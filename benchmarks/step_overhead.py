@@ -77,7 +77,7 @@ def raykd_loop(cfg, batch: dict, steps: int, warmup: int) -> float:
         lambda ids: {k: v[: len(ids["id"])] for k, v in batch.items()}, batch_size=n).materialize()
     run_dir = Path(tempfile.mkdtemp(prefix="raykd-bench-"))
     cfg.train.log_every_n_steps = warmup
-    cfg.eval.zeroshot_every_n_epochs = 0
+    cfg.eval.during_training = False
     build_trainer(cfg, run_dir, dataset=dataset, n_samples=n * total).fit()
     rates = read_tensorboard_scalars(run_dir / "tensorboard")["train/samples_per_s"]
     return statistics.median(rates[1:])  # the first window includes worker start-up and compilation

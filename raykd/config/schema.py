@@ -6,6 +6,7 @@ choices fail with the offending dotted key). Defaults describe a small CPU run.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,9 +108,42 @@ class TrainConfig:
 
 
 @dataclass
+class TaskEvalConfig:
+    """When one evaluation task runs during training (see `raykd.train.evaluation`)."""
+
+    every_n_epochs: int = 0  # run after every n-th epoch and after the last one; 0: not during training
+    options: dict = field(default_factory=dict)  # keyword arguments of the task function, e.g. {solver: torch}
+
+
+def _every(n: int):
+    return field(default_factory=lambda: TaskEvalConfig(every_n_epochs=n))
+
+
+@dataclass
 class EvalConfig:
-    zeroshot_every_n_epochs: int = 1  # 0 disables zero-shot evaluation during training
-    batch_size: int = 256
+    """Evaluation during training, on rank 0 at epoch ends: one section per task of `raykd.eval.tasks`
+    (`eval: {zeroshot: {every_n_epochs: 1}, linear_probe: {every_n_epochs: 2}}`). Metric keys are
+    `<task>/<dataset>/<metric>`; `raykd eval` evaluates saved checkpoints with every task."""
+
+    during_training: bool = True  # false: no evaluation during training, whatever the tasks say
+    data_root: str = ""  # '' -> the evaluation view of data.builtin (raykd.eval.builtin); else a data root
+    datasets: list = field(default_factory=list)  # names under data_root; empty: data.builtin, or all present
+    batch_size: int = 256  # feature-extraction batch
+    zeroshot: TaskEvalConfig = _every(1)
+    linear_probe: TaskEvalConfig = _every(0)
+    knn: TaskEvalConfig = _every(0)
+    clustering: TaskEvalConfig = _every(0)
+    retrieval: TaskEvalConfig = _every(0)
+    feature_analysis: TaskEvalConfig = _every(0)
+    sts: TaskEvalConfig = _every(0)
+    passage_retrieval: TaskEvalConfig = _every(0)
+    wiki_sections: TaskEvalConfig = _every(0)
+    word_similarity: TaskEvalConfig = _every(0)
+
+
+def eval_task_names() -> list[str]:
+    """The task sections of `EvalConfig` (kept equal to the task registry by a test)."""
+    return [f.name for f in dataclasses.fields(EvalConfig) if f.type in (TaskEvalConfig, "TaskEvalConfig")]
 
 
 @dataclass

@@ -66,6 +66,27 @@ def plan(tasks: Sequence[str], data_root: str | Path, datasets: Sequence[str] | 
     return groups, errors
 
 
+def validate_options(task: str, options: Mapping[str, Any]) -> None:
+    """Raises ValueError when task ``task`` takes none of some ``options`` keys (tasks with ``**kwargs``, such as
+    ``linear_probe``, pass unknown keys on to their solver and accept anything)."""
+    params = inspect.signature(get_task(task)).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        valid = sorted(set(params) - {"model", "dataset_name", "cache"})
+        raise ValueError(f"task {task!r} takes no option(s) {unknown}; valid: {valid}")
+
+
+def skipped_tasks(tasks: Sequence[str], groups: Mapping[tuple[str, str], list[str]], data_root: str | Path,
+                  datasets: Sequence[str] | None = None) -> dict[str, str]:
+    """``{task: reason}`` for the ``tasks`` that :func:`plan` found no data set for (``groups`` is its plan)."""
+    planned = {t for names in groups.values() for t in names}
+    among = "" if datasets is None else f" among {list(datasets)}"
+    return {t: f"no {get_task(t).data_kind} data set{among} under {data_root} (layout: raykd.eval.datasets)"
+            for t in tasks if t not in planned}
+
+
 def evaluate(model: Any, tasks: Sequence[str], data_root: str | Path, datasets: Sequence[str] | None = None, *,
              batch_size: int = 256, task_options: Mapping[str, Mapping[str, Any]] | None = None,
              cache: FeatureCache | None = None) -> dict[str, Any]:

@@ -1,24 +1,127 @@
-"""Evaluation during training: zero-shot top-1 on the held-out split of the built-in data set."""
+"""Evaluation during training: the tasks of ``cfg.eval`` that are due at an epoch end, on rank 0.
+
+Schedule: task ``t`` runs after epoch ``e`` (0-based) when ``eval.t.every_n_epochs = n > 0`` and
+``(e + 1) % n == 0`` or ``e`` is the last epoch (as open_clip does), unless ``eval.during_training`` is false.
+
+Data: ``eval.data_root`` (the layout of :mod:`raykd.eval.datasets`), or by default the evaluation view of the
+built-in training set (:mod:`raykd.eval.builtin`: its held-out split for zero-shot / clustering / retrieval /
+feature analysis, plus a training split for linear probe / k-NN). ``eval.datasets`` picks names (default:
+``data.builtin``, or everything under ``eval.data_root``). Tasks with no data (e.g. STS on the built-in sets)
+are announced once as skipped, with the reason.
+
+Where it runs: inside the rank-0 training worker, on its device, between an epoch's last step and the
+epoch-end report. The other workers wait at that report (a Ray Train synchronisation point), so evaluation
+costs every worker its wall time; it is kept short by loading each data set once at start-up rather than per
+epoch, running only the tasks due, and encoding each data set once per evaluation for all its tasks (a
+``FeatureCache``). A separate Ray task was not chosen: it would need its own copy of the model (and GPU), its
+results would arrive after the report they belong to, and on a small CPU machine it competes with training
+for the same cores. For heavy suites, evaluate saved checkpoints with ``raykd eval`` (``--ray`` fans data
+sets out to actors). A failing task is printed and skipped; training goes on.
+"""
 from __future__ import annotations
 
-from typing import Callable, Optional
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional
 
-from raykd.config.schema import Config
+from raykd.config.schema import Config, eval_task_names
 
 
-def epoch_evaluator(cfg: Config) -> Optional[Callable]:
-    """A function (model, epoch) -> metrics, or None when there is nothing to evaluate on."""
-    if not cfg.data.builtin or not cfg.eval.zeroshot_every_n_epochs:
+def task_schedule(cfg: Config) -> dict[str, int]:
+    """``{task: every_n_epochs}`` of the tasks enabled during training. Raises ValueError for a negative
+    frequency, options a task does not accept, or a task section the registry does not know."""
+    from raykd.eval.runner import validate_options
+
+    if not cfg.eval.during_training:
+        return {}
+    schedule = {}
+    for name in eval_task_names():
+        section = getattr(cfg.eval, name)
+        if section.every_n_epochs < 0:
+            raise ValueError(f"eval.{name}.every_n_epochs must be >= 0, got {section.every_n_epochs}")
+        try:
+            validate_options(name, section.options)
+        except ValueError as err:
+            raise ValueError(f"eval.{name}.options: {err}") from None
+        if section.every_n_epochs:
+            schedule[name] = section.every_n_epochs
+    return schedule
+
+
+def is_due(every: int, epoch: int, epochs: int) -> bool:
+    """Whether a task run every ``every`` epochs is due after ``epoch`` (0-based) of ``epochs``."""
+    return every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == epochs)
+
+
+def eval_data(cfg: Config) -> tuple[Optional[Path], Optional[list[str]]]:
+    """(data root, data set names or None for all present); (None, None) when there is nothing to evaluate
+    on (no ``eval.data_root`` and no built-in training set). Writes the built-in evaluation view if needed."""
+    from raykd.data.builtin import list_builtin
+    from raykd.eval.builtin import prepare_data_root
+
+    datasets = list(cfg.eval.datasets) or None
+    if cfg.eval.data_root:
+        names = [n for n in datasets if n in list_builtin()] if datasets else None
+        return prepare_data_root(cfg.eval.data_root, names=names), datasets
+    if not cfg.data.builtin:
+        return None, None
+    names = [n for n in (datasets or [cfg.data.builtin]) if n in list_builtin()]
+    root = prepare_data_root(None, builtin_root=cfg.data.builtin_root or None, names=names)
+    return root, datasets or [cfg.data.builtin]
+
+
+def epoch_evaluator(cfg: Config) -> Optional[Callable[[Any, int], dict]]:
+    """A function ``(model, epoch) -> {"<task>/<dataset>/<metric>": float}`` for the end of ``epoch``, or
+    None when no task is enabled or there is no data. Loads the data sets once, here.
+
+    Raises ValueError for a bad ``eval`` section or requested data sets that no enabled task reads, and
+    FileNotFoundError (naming the path) for a data set that is missing or incomplete.
+    """
+    from raykd.eval import datasets as ds
+    from raykd.eval.runner import plan, skipped_tasks
+
+    schedule = task_schedule(cfg)
+    if not schedule:
         return None
-    from raykd.data.builtin import ensure_builtin, load_labelled_split
-    from raykd.eval.tasks.zeroshot import zeroshot_classification
-
-    name = cfg.data.builtin
-    directory = ensure_builtin(name, cfg.data.builtin_root or None, cfg.data.builtin_train_size or None)
-    images, labels, classnames, templates = load_labelled_split(directory, "test")
+    root, datasets = eval_data(cfg)
+    if root is None:
+        print("[raykd] eval: nothing to evaluate on during training (data.builtin is '' and eval.data_root is "
+              "unset); use `raykd eval` on checkpoints", flush=True)
+        return None
+    groups, _ = plan(list(schedule), root, datasets)
+    unclaimed = [n for n in datasets or [] if not any(name == n for _, name in groups)]
+    if unclaimed:
+        raise ValueError(f"eval.datasets: no data set {unclaimed} under {root} for tasks {list(schedule)}")
+    for task, reason in skipped_tasks(list(schedule), groups, root, datasets).items():
+        print(f"[raykd] eval: {task} skipped: {reason}", flush=True)
+    loaded = {key: ds.load_dataset(key[0], root, key[1]) for key in groups}
+    options = {t: dict(getattr(cfg.eval, t).options) for t in schedule}
 
     def evaluate(model, epoch: int) -> dict:
-        return zeroshot_classification(model, images, labels, classnames, templates, dataset_name=name,
-                                       batch_size=cfg.eval.batch_size)
+        due = {t for t, every in schedule.items() if is_due(every, epoch, cfg.train.epochs)}
+        return _run_due(model, epoch, due, groups, loaded, options, cfg.eval.batch_size)
 
     return evaluate
+
+
+def _run_due(model, epoch: int, due: set[str], groups: dict, loaded: dict, options: dict,
+             batch_size: int) -> dict:
+    from raykd.eval.features import FeatureCache
+    from raykd.eval.runner import run_task
+
+    metrics: dict = {}
+    if not due:
+        return metrics
+    start, cache = time.perf_counter(), FeatureCache()  # one cache per evaluation: the weights change
+    for (kind, name), tasks in groups.items():
+        for task in (t for t in tasks if t in due):
+            try:
+                metrics |= run_task(task, model, loaded[(kind, name)], name, cache=cache, batch_size=batch_size,
+                                    **options[task])
+            except Exception as exc:  # noqa: BLE001 - one failed metric must not end the training run
+                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                print(f"[raykd] eval: {task}/{name} failed after epoch {epoch}: {detail}", flush=True)
+    print(f"[raykd] eval after epoch {epoch}: {', '.join(sorted(due))} in {time.perf_counter() - start:.1f} s",
+          flush=True)
+    return metrics

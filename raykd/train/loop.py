@@ -256,8 +256,8 @@ def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
 
 
 def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
-    every = cfg.eval.zeroshot_every_n_epochs
-    if ctx.evaluate is None or ctx.rank != 0 or not every or (epoch + 1) % every:
+    """Rank 0's evaluation after `epoch`; the evaluator decides which tasks are due (raykd.train.evaluation)."""
+    if ctx.evaluate is None or ctx.rank != 0:
         return {}
     return ctx.evaluate(c.model, epoch)
 

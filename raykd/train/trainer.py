@@ -83,8 +83,10 @@ def build_dataset(cfg: Config, urls: list[str], counter: str):
         num_cpus=cfg.data.cpus_per_read_task, counter=counter)
 
 
-def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0):
-    """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests)."""
+def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,
+                  callbacks: list | None = None):
+    """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests);
+    `callbacks` are Ray Train callbacks run after the run logger (e.g. a sweep's report to Tune)."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -105,7 +107,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         dataset = build_dataset(cfg, urls, skip_counter)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")
     run_config = ray.train.RunConfig(
-        name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir))],
+        name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep))
     scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,

@@ -87,7 +87,7 @@ def train_worker_pids() -> list[int]:
 
 def test_killed_worker_is_replaced_and_run_resumes(ray_session, builtin_root, tmp_path):
     cfg = cfg_for(builtin_root, tmp_path, **{"train.epochs": 4, "train.max_failures": 1,
-                                              "eval.zeroshot_every_n_epochs": 1})
+                                              "eval.zeroshot.every_n_epochs": 1})
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(train(cfg, tmp_path / "run")))
     thread.start()

@@ -1,0 +1,117 @@
+"""The Tune function trainable: one trial = one Ray Train `TorchTrainer` run, its reports sent to Tune.
+
+This is the pattern current Ray wants (Train V2): Tune runs a plain function per trial, the function
+builds and fits a TorchTrainer, and a Train callback (`ReportToTune`, a `TuneReportCallback`)
+forwards the run's reports to the trial. The deprecated `Tuner(trainer)` is not used.
+
+Where a trial writes (`<experiment>` = `<storage_path>/<sweep name>`, trial directories are named
+by trial id):
+
+    <experiment>/<trial_id>/config.yaml, results.jsonl, tensorboard/   (local storage; on S3/GCS the
+                                                                      trial's working dir, synced)
+    <experiment>/<trial_id>/checkpoints/<run.name>/checkpoint_*        Ray Train checkpoints
+
+A trial re-launched after its driver died (Tune's `max_failures`, or a resumed sweep) builds a
+TorchTrainer with the same name and storage path, and Ray Train restores its latest checkpoint.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from raykd.tune.resources import run_samples
+from raykd.tune.spec import build_trial_config
+
+SAMPLES = "samples"  # ASHA's clock: training samples seen (step x global batch)
+SAMPLES_TOTAL = "samples_total"  # the trial's full run, to tell a stopped trial from a finished one
+CHECKPOINT_PATH = "checkpoint_path"  # the trial's latest Ray Train checkpoint
+
+
+class ReportToTune(TuneReportCallback):
+    """Forwards the Train run's reports that carry `metric` to Tune, adding `samples`,
+    `samples_total` and `checkpoint_path` (the latest checkpoint, which may precede the report).
+
+    Runs in the Ray Train controller; reports without the metric (intermediate training steps when
+    the metric is an evaluation) are not forwarded, so every Tune result has it (schedulers and
+    Tune's strict metric check need it in each result)."""
+
+    def __init__(self, metric: str, global_batch: int, samples_total: int):
+        super().__init__()
+        self.metric, self.global_batch, self.samples_total = metric, global_batch, samples_total
+        self.last_checkpoint: str | None = None
+
+    def tune_metrics(self, metrics: dict) -> dict | None:
+        """The result Tune gets for one Train report (rank 0's metrics), or None to skip it."""
+        if self.metric not in metrics:
+            return None
+        out = {**metrics, SAMPLES: int(metrics.get("step", 0)) * self.global_batch,
+               SAMPLES_TOTAL: self.samples_total}
+        if self.last_checkpoint:
+            out[CHECKPOINT_PATH] = self.last_checkpoint
+        return out
+
+    def after_report(self, run_context, metrics, checkpoint):
+        if checkpoint is not None:
+            self.last_checkpoint = checkpoint.path
+        result = self.tune_metrics(metrics[0]) if metrics else None
+        if result is not None:
+            super().after_report(run_context, [result], None)  # the path is already in `result`
+
+
+@dataclass
+class TrialPlan:
+    """What every trial of a sweep shares besides the base recipe."""
+
+    experiment_path: str  # <storage_path>/<sweep name>: a local directory or a URI
+    metric: str
+    cwd: str = ""  # the driver's working directory: relative paths in the recipe mean the same here
+
+    @property
+    def local(self) -> bool:
+        return "://" not in self.experiment_path
+
+
+def skip_counter_name(run_name: str, run_dir: Path) -> str:
+    """The data pipeline's skip-counter name of a run (as `raykd.train.trainer.build_trainer` names it)."""
+    return f"{run_name}-{Path(run_dir).name}"
+
+
+def drop_skip_counter(name: str) -> None:
+    """Kill the detached `raykd-skips-<name>` actor a run leaves behind, if any."""
+    import ray
+
+    from raykd.data.skips import NAMESPACE
+
+    try:
+        ray.kill(ray.get_actor(f"raykd-skips-{name}", namespace=NAMESPACE))
+    except ValueError:
+        pass  # never created, or already gone
+
+
+def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
+    """Tune function trainable: train the base recipe with this trial's `params` under Ray Train."""
+    import ray.tune
+
+    from raykd.config.loading import save_config
+    from raykd.train.trainer import build_trainer, resolve_train_shards
+
+    trial_id = ray.tune.get_context().get_trial_id()
+    working_dir = Path.cwd()  # Tune moved this process into the trial's working directory
+    if plan.cwd and Path(plan.cwd).is_dir():
+        os.chdir(plan.cwd)
+    cfg = build_trial_config(base, params)
+    trial_path = f"{plan.experiment_path}/{trial_id}"
+    run_dir = Path(trial_path) if plan.local else working_dir  # remote: synced to trial_path by Tune
+    cfg.run.run_dir, cfg.run.storage_path = str(run_dir), f"{trial_path}/checkpoints"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    _, n_samples = resolve_train_shards(cfg)
+    _, samples_total = run_samples(cfg, n_samples)
+    report = ReportToTune(plan.metric, cfg.train.batch_size * cfg.train.num_workers, samples_total)
+    try:
+        build_trainer(cfg, run_dir, callbacks=[report]).fit()
+    finally:
+        drop_skip_counter(skip_counter_name(cfg.run.name, run_dir))
