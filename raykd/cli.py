@@ -1,4 +1,4 @@
-"""`raykd train | check | data`: parse arguments, load and validate the recipe, call the library."""
+"""`raykd train | tune | check | data`: parse arguments, load and validate the recipe, call the library."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,11 @@ def cmd_train(args) -> int:
 def cmd_check(args) -> int:
     from raykd.check import check
     from raykd.config import load_config
+    from raykd.tune import check_sweep, is_sweep_file
 
+    if is_sweep_file(args.recipe):
+        print(check_sweep(args.recipe, args.overrides))
+        return 0
     cfg = load_config(args.recipe, args.overrides)
     report = check(cfg)
     print(f"{args.recipe}: OK (loss {cfg.loss.name}, teacher {cfg.loss.teacher})")
@@ -34,6 +38,14 @@ def cmd_check(args) -> int:
         print(f"  {tower}: {cfg.model.__dict__[tower].builder}/{cfg.model.__dict__[tower].name or 'inline'}"
               f"{locked}: {counts['trainable']:,} trainable / {counts['total']:,} parameters")
     return 0
+
+
+def cmd_tune(args) -> int:
+    from raykd.tune import run_sweep
+
+    outcome = run_sweep(args.sweep, args.overrides, resume=args.resume, name=args.name,
+                        storage_path=args.storage_path)
+    return 0 if outcome.best else 1
 
 
 def cmd_data_make(args) -> int:
@@ -67,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume-from", default="", help="checkpoint directory to resume from")
     p.set_defaults(fn=cmd_train)
     sub.add_parser("eval", help="evaluate a checkpoint: raykd eval --help, raykd eval elevater --help")
-    p = sub.add_parser("check", help="validate a recipe and build its model with random weights")
+    p = sub.add_parser("tune", help="run (or --resume) a sweep over a recipe with Ray Tune")
+    p.add_argument("sweep", help="sweep YAML: a base recipe, a search space, a metric (see raykd/tune/spec.py)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the base recipe for every trial (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep at <storage_path>/<name> if it exists")
+    p.add_argument("--name", default="", help="experiment name (default: the sweep's `name`, else its file name)")
+    p.add_argument("--storage-path", default="", help="where the experiment goes (default: the sweep's storage_path)")
+    p.set_defaults(fn=cmd_tune)
+    p = sub.add_parser("check", help="validate a recipe (or a sweep) and build its model with random weights")
     _add_recipe_args(p)
     p.set_defaults(fn=cmd_check)
     data = sub.add_parser("data", help="data sets").add_subparsers(dest="data_command", required=True)

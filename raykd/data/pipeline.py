@@ -14,7 +14,6 @@ per shard URL and reason in `raykd.data.skips` under the counter name passed her
 """
 from __future__ import annotations
 
-import logging
 import zlib
 from typing import Iterable, Iterator
 
@@ -26,10 +25,8 @@ from ray.data.datasource.file_based_datasource import FileShuffleConfig
 
 from raykd.data.samples import SampleError, ShardProcessor, Tokenize
 from raykd.data.shards import iter_tar_samples, validate_shards
-from raykd.data.skips import _LOCAL, _merge, report_skips
+from raykd.data.skips import report_local_skips, report_skips
 from raykd.data.transforms import ImageSpec
-
-log = logging.getLogger(__name__)
 
 
 def read_shard(data, url: str, processor: ShardProcessor) -> list[dict]:
@@ -136,7 +133,7 @@ class _TorchShardStage:
                 yield from read_shard(src["stream"], src["url"], self.processor)
 
         yield from self.processor.batches(samples())
-        _merge(_LOCAL.setdefault(self.counter, {}), self.processor.pop_skips())
+        report_local_skips(self.processor.pop_skips(), self.counter)
 
 
 def iterate_shards_torch(

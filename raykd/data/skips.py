@@ -53,7 +53,12 @@ def report_skips(counts: dict[str, dict[str, int]], name: str = "default") -> No
     if ray.is_initialized():
         ray.get(skip_counter(name).add.remote(counts))
     else:
-        _merge(_LOCAL.setdefault(name, {}), counts)
+        report_local_skips(counts, name)
+
+
+def report_local_skips(counts: dict[str, dict[str, int]], name: str = "default") -> None:
+    """Add `counts` to this process's table only (for code that must not call Ray, e.g. DataLoader workers)."""
+    _merge(_LOCAL.setdefault(name, {}), counts)
 
 
 def skipped_counts(name: str = "default") -> dict[str, dict[str, int]]:

@@ -17,6 +17,7 @@ from torch import nn
 
 from raykd.config.schema import TowerConfig
 from raykd.data.transforms import ImageSpec
+from raykd.models.local_models import resolve_model_path
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -245,10 +246,11 @@ def huggingface_text(cfg: TowerConfig) -> Tower:
         raise ValueError(f"model.text.pooler '{cfg.pooler}' is not available for the huggingface builder yet; "
                          "use cls, cls_before_pooler or mean")
     cache = cfg.cache_dir or None
+    name = resolve_model_path(cfg.name)  # an offline model package names its own directory
     if cfg.model_config:  # tiny random model: architecture from the inline config, tokenizer from `name`
         hf_cfg = AutoConfig.for_model(**cfg.model_config)
         model = AutoModel.from_config(hf_cfg)
     else:
-        model = AutoModel.from_pretrained(cfg.name, cache_dir=cache)
+        model = AutoModel.from_pretrained(name, cache_dir=cache)
     return Tower(model, int(model.config.hidden_size), _hf_pool(cfg.pooler),
-                 tokenizer=HFTokenizer(cfg.name, cfg.max_seq_length, cfg.cache_dir))
+                 tokenizer=HFTokenizer(name, cfg.max_seq_length, cfg.cache_dir))

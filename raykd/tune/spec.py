@@ -78,6 +78,8 @@ class Sweep:
     path: Path
     spec: SweepConfig
     base: dict  # recipe + `set:` + command-line overrides, before any trial's values
+    recipe: Path  # the base recipe file
+    fixed: list[str] = field(default_factory=list)  # `set:` + command-line overrides, as --set strings
 
     @property
     def name(self) -> str:
@@ -124,7 +126,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     recipe = Path(spec.recipe) if Path(spec.recipe).is_absolute() else path.parent / spec.recipe
     fixed = [f"{k}={to_yaml_value(v)}" for k, v in spec.set.items()] + list(overrides or [])
     base = apply_overrides(load_recipe_dict(recipe), fixed)
-    sweep = Sweep(path=path, spec=spec, base=base)
+    sweep = Sweep(path=path, spec=spec, base=base, recipe=recipe.resolve(), fixed=fixed)
     validate_sweep(sweep)
     return sweep
 
@@ -222,3 +224,22 @@ def grid_size(sweep: Sweep) -> int:
         if kind == "grid":
             n *= len(args)
     return n
+
+
+def check_sweep(path: str | Path, overrides: list[str] | None = None) -> str:
+    """`raykd check SWEEP.yaml`: validate the sweep, build the base model and the model of every
+    value of each `model.*` key with random weights; returns the report to print."""
+    from raykd.check import check
+
+    sweep = load_sweep(path, overrides)
+    counts = check(build_config(sweep.base))
+    for key, entry in sweep.spec.search_space.items():
+        if key.startswith("model."):
+            for value in parse_domain(key, entry)[1]:
+                check(build_trial_config(sweep.base, {key: value}))
+    spec = sweep.spec
+    lines = [f"{path}: OK (sweep '{sweep.name}' of {sweep.recipe.name}: {grid_size(sweep)} trial(s) over "
+             f"{', '.join(sweep.keys)}; {spec.mode} {spec.metric}; scheduler {spec.scheduler.name})"]
+    lines += [f"  {tower} (base recipe): {c['trainable']:,} trainable / {c['total']:,} parameters"
+              for tower, c in counts.items()]
+    return "\n".join(lines)

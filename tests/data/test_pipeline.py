@@ -1,7 +1,6 @@
 """The Ray Data training pipeline and the DataLoader path over the same shards."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
