@@ -164,7 +164,6 @@ def iterate_shards_torch(
                                        persistent_workers=False)
 
 
-
 def resolve_train_shards(cfg) -> list[str]:
     """Shard URLs of a `DataConfig`: `train_shards` if given, else the built-in set's train split
     (generated on first use). Validates local shards; call on the driver before starting Ray.
@@ -184,7 +183,8 @@ def resolve_train_shards(cfg) -> list[str]:
 
 def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: int | None = None,
                       counter: str = "default", shard_urls: list[str] | None = None) -> ray.data.Dataset:
-    """`build_train_dataset` with the settings of a `DataConfig` (shuffle on when cfg.shuffle_buffer > 0)."""
+    """`build_train_dataset` with the settings of a `DataConfig`: shards and samples shuffled with `seed`
+    when cfg.shuffle_buffer > 0 (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
     return build_train_dataset(
         shard_urls if shard_urls is not None else resolve_train_shards(cfg),
         image_spec,
@@ -192,7 +192,7 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
         augment=cfg.augment,
         on_error=cfg.on_error,
         shuffle_seed=(seed or 0) if cfg.shuffle_buffer > 0 else None,
-        augment_seed=seed,
+        augment_seed=None,  # a seed would repeat the same crops every epoch
         batch_size=cfg.preprocess_batch_size,
         num_cpus=cfg.cpus_per_read_task,
         concurrency=cfg.read_concurrency or None,

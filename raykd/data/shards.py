@@ -1,4 +1,4 @@
-"""Webdataset shards: writing (`write_shards`), resolving shard specs to URLs, and reading samples.
+"""Webdataset shards: writing (`write_shards`, `csv_to_shards`), resolving shard specs to URLs, reading.
 
 A shard is a POSIX tar of samples; each sample is a group of files `<key>.<ext>` (here `jpg`, `txt`,
 `cls`). Writing and tar parsing are webdataset's own (`ShardWriter`, `tar_file_iterator`,
@@ -7,6 +7,7 @@ A shard is a POSIX tar of samples; each sample is a group of files `<key>.<ext>`
 """
 from __future__ import annotations
 
+import csv
 import glob
 import io
 import json
@@ -44,6 +45,35 @@ def write_shards(
         os.remove(pattern % 0)
     (out_dir / SIZES_FILE).write_text(json.dumps(sizes, indent=1, sort_keys=True) + "\n")
     return sizes
+
+
+def csv_to_shards(
+    table: str | Path, out_dir: str | Path, *, image_col: str = "filepath", caption_col: str = "title",
+    label_col: str | None = None, sep: str | None = None, shard_size: int = 1000, prefix: str = "shard",
+) -> dict[str, int]:
+    """Pack a CSV/TSV of (image path, caption[, label]) rows into shards; see `write_shards`.
+
+    Image files are stored as-is under their extension (`jpg` for .jpeg); relative paths are read
+    relative to the table's folder. `sep` defaults to a tab for .tsv files and a comma otherwise.
+    Raises KeyError naming a missing column, FileNotFoundError naming a missing image.
+    """
+    table = Path(table)
+    sep = sep or ("\t" if table.suffix.lower() == ".tsv" else ",")
+
+    def samples():
+        with open(table, newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f, delimiter=sep)):
+                for col in (image_col, caption_col, label_col):
+                    if col is not None and col not in row:
+                        raise KeyError(f"{table}: no column {col!r} (columns: {', '.join(row)})")
+                image = table.parent / row[image_col]
+                ext = image.suffix.lower().lstrip(".").replace("jpeg", "jpg")
+                sample = {"__key__": f"{i:09d}", ext: image.read_bytes(), "txt": row[caption_col]}
+                if label_col is not None:
+                    sample["cls"] = str(int(row[label_col]))
+                yield sample
+
+    return write_shards(samples(), out_dir, shard_size=shard_size, prefix=prefix)
 
 
 def is_remote(url: str) -> bool:

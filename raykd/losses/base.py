@@ -17,7 +17,8 @@ class DistillLoss(nn.Module):
     workers), ``uni_directional`` (teacher is a fixed target: no gradient to it),
     ``needs_prototypes`` (owns prototypes: a prototype layer, or k-means centroids refreshed by
     an ``update_prototypes(features)`` method the trainer calls once per episode when present),
-    ``needs_labels`` (needs class labels).
+    ``needs_labels`` (needs class labels), ``uses_teacher`` (False: the teacher features are ignored,
+    so the trainer freezes that side).
     Parameters (learnable scales, prototypes) and buffers (queues, centers) live on the module,
     so ``loss.parameters()`` goes to the optimiser and ``state_dict()`` checkpoints the state;
     stateful losses update their state in training mode only.
@@ -42,6 +43,7 @@ class DistillLoss(nn.Module):
     uni_directional: bool = False
     needs_prototypes: bool = False
     needs_labels: bool = False
+    uses_teacher: bool = True
 
     def forward(
         self,

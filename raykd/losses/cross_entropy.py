@@ -20,6 +20,7 @@ class CrossEntropy(DistillLoss):
 
     paper = "supervised classification (cross-entropy)"
     needs_labels = True
+    uses_teacher = False
 
     def __init__(self, label_smoothing: float = 0.0, ignore_index: int = -1):
         super().__init__()

@@ -111,10 +111,26 @@ def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def freeze_unused(model: DualEncoder, loss: nn.Module, teacher: str) -> None:
+    """Parameters the loss never sends gradients to are frozen (DDP rejects unused parameters)."""
+    if not getattr(loss, "needs_logit_scale", False):
+        model.logit_scale.requires_grad_(False)
+    if not getattr(loss, "uses_teacher", True):
+        getattr(model, teacher).requires_grad_(False)
+        getattr(model, f"{teacher}_head").requires_grad_(False)
+    elif getattr(loss, "uni_directional", False):  # the teacher side is detached inside the loss
+        head = model.text_head if teacher == "text" else model.image_head
+        if any(p.requires_grad for p in head.parameters()):
+            print(f"[raykd] {type(loss).__name__} is uni-directional: the {teacher} head gets no gradient and is "
+                  f"frozen (set model.{teacher}.head.identity_if_possible for no projection)")
+        head.requires_grad_(False)
+
+
 def setup(cfg: Config, ctx: LoopContext) -> Components:
     seed_everything(cfg.run.seed)  # same initial weights on every rank
     model = build_dual_encoder(cfg.model).to(ctx.device)
     loss = build_loss(cfg).to(ctx.device)
+    freeze_unused(model, loss, cfg.loss.teacher)
     if cfg.loss.w_align <= 0 and cfg.loss.w_simcse <= 0:
         raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
     objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,

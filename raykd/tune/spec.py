@@ -189,18 +189,19 @@ TRAIN_METRICS = ("train/loss", "train/lr", "train/logit_scale", "train/samples_p
 
 
 def _check_metric(spec: SweepConfig, base: Config) -> None:
-    """The metric must be one the run reports: a training metric, or the zero-shot evaluation it runs."""
+    """The metric must be one the run reports: a training metric, or an evaluation task it runs."""
+    from raykd.config.schema import eval_task_names
+
     metric = spec.metric
     if not metric:
         raise ConfigError("metric: name the metric to optimise, e.g. zeroshot/shapes/top1")
-    if metric.startswith("zeroshot/"):
-        dataset = metric.split("/")[1] if metric.count("/") >= 2 else ""
-        if not base.eval.zeroshot_every_n_epochs or dataset != base.data.builtin:
-            raise ConfigError(
-                f"metric '{metric}' is never reported: training evaluates zero-shot on data.builtin "
-                f"('{base.data.builtin}') every eval.zeroshot_every_n_epochs ({base.eval.zeroshot_every_n_epochs}) "
-                f"epochs; use zeroshot/{base.data.builtin or '<builtin>'}/top1 or enable the evaluation")
-    elif metric.startswith("train/") and metric not in TRAIN_METRICS:
+    task = metric.split("/")[0]
+    if task in eval_task_names():
+        every = getattr(base.eval, task).every_n_epochs if base.eval.during_training else 0
+        if not every:
+            raise ConfigError(f"metric '{metric}' is never reported: the base recipe does not run {task} during "
+                              f"training (set eval.{task}.every_n_epochs, and eval.during_training: true)")
+    elif task == "train" and metric not in TRAIN_METRICS:
         close = difflib.get_close_matches(metric, TRAIN_METRICS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"metric '{metric}' is not a training metric{hint} (valid: {list(TRAIN_METRICS)})")

@@ -66,3 +66,22 @@ def test_missing_and_empty_paths_fail_clearly(five_shards, tmp_path_factory):
     (empty_dir / "zero.tar").write_bytes(b"")
     with pytest.raises(ValueError, match="zero.tar.*empty"):
         validate_shards(str(empty_dir))
+
+
+def test_csv_to_shards(tmp_path):
+    from PIL import Image
+
+    from raykd.data.shards import csv_to_shards
+
+    (tmp_path / "img").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "img" / f"{i}.jpeg")
+    (tmp_path / "pairs.tsv").write_text("filepath\ttitle\tlabel\n" + "".join(
+        f"img/{i}.jpeg\tpicture {i}, with a comma\t{i}\n" for i in range(3)))
+    sizes = csv_to_shards(tmp_path / "pairs.tsv", tmp_path / "out", label_col="label", shard_size=2)
+    assert sizes == {"shard-000000.tar": 2, "shard-000001.tar": 1}
+    read = [s for url in expand_shard_spec(str(tmp_path / "out")) for s in iter_tar_samples(open(url, "rb"), url)]
+    assert [s["txt"] for s in read] == [f"picture {i}, with a comma".encode() for i in range(3)]
+    assert read[1]["jpg"] == (tmp_path / "img" / "1.jpeg").read_bytes() and read[2]["cls"] == b"2"
+    with pytest.raises(KeyError, match="caption"):
+        csv_to_shards(tmp_path / "pairs.tsv", tmp_path / "x", caption_col="caption")

@@ -1,0 +1,182 @@
+"""The classifier ELEVATER trains for linear probing and fine-tuning, and its training loop.
+
+As the toolkit's ``Classifier`` (``vision_benchmark/evaluation/full_model_finetune.py``): image features go
+through a parameter-free ``BatchNorm1d`` (``USE_CHANNEL_BN``) and one ``Linear`` layer; the loss is cross
+entropy (binary cross entropy on multi-hot targets for multi-label sets); predictions are the softmax of
+the logits (for multi-label sets too, as the toolkit submits them). Linear probing trains the head on
+cached features; fine-tuning trains a copy of the image tower (+ its projection head) with it, end to end.
+The optimiser is AdamW with a cosine schedule over ``epochs``; a batch of one is skipped (BatchNorm).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raykd.eval.features import preprocess_uint8
+
+
+@dataclass
+class FitConfig:
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    multilabel: bool = False
+
+
+class LinearHead(nn.Module):
+    """``BatchNorm1d(D, affine=False)`` then ``Linear(D, C)``: ``[B, D] -> [B, C]`` logits.
+
+    ``bn_momentum=None`` keeps a cumulative average of the batch statistics (exact for fixed features,
+    which is what linear probing trains on); fine-tuning uses BatchNorm's default 0.1.
+    """
+
+    def __init__(self, dim: int, num_classes: int, bn_momentum: float | None = 0.1):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(dim, affine=False, momentum=bn_momentum)
+        self.linear = nn.Linear(dim, num_classes)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.norm(feats))
+
+
+class ImageClassifier(nn.Module):
+    """A trainable copy of ``model``'s image tower and projection head, then a :class:`LinearHead`.
+
+    The copy has every parameter trainable, whatever the tower's lock in the dual encoder.
+    """
+
+    def __init__(self, model: Any, dim: int, num_classes: int):
+        super().__init__()
+        self.tower = copy.deepcopy(model.image).requires_grad_(True)
+        self.proj = copy.deepcopy(model.image_head).requires_grad_(True)
+        self.head = LinearHead(dim, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.proj(self.tower(images)))
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+class Inputs:
+    """Rows to train on, fetched by index as a float batch on ``device``."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batch(self, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FeatureInputs(Inputs):
+    def __init__(self, feats: torch.Tensor):
+        self.feats = torch.as_tensor(feats, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return self.feats.shape[0]
+
+    def batch(self, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        return self.feats[torch.as_tensor(index)].to(device)
+
+
+class SubsetInputs(Inputs):
+    """Rows ``indices`` of another :class:`Inputs`."""
+
+    def __init__(self, inputs: Inputs, indices: np.ndarray):
+        self.inputs, self.indices = inputs, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def batch(self, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        return self.inputs.batch(self.indices[np.asarray(index, dtype=np.int64)], device)
+
+
+class ImageInputs(Inputs):
+    """Images (anything indexable by a list of ints into uint8 arrays, e.g. ``ZipImages``) preprocessed with
+    the model's eval transform; kept in memory once preprocessed when they fit in ``cache_bytes``."""
+
+    def __init__(self, images: Any, spec: Any, cache_bytes: int = 1 << 30):
+        self.images, self.spec = images, spec
+        self._cache: torch.Tensor | None = None
+        if len(images) * 3 * spec.size * spec.size * 4 <= cache_bytes:
+            self._cache = torch.cat([preprocess_uint8(images[list(range(s, min(s + 256, len(images))))], spec)
+                                     for s in range(0, len(images), 256)]) if len(images) else None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, index: np.ndarray, device: torch.device) -> torch.Tensor:
+        if self._cache is not None:
+            return self._cache[torch.as_tensor(index)].to(device)
+        return preprocess_uint8(self.images[[int(i) for i in index]], self.spec).to(device)
+
+
+# ---------------------------------------------------------------------------------------------- train, predict
+def _loss(logits: torch.Tensor, targets: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    if multilabel:
+        return F.binary_cross_entropy_with_logits(logits, targets.float())
+    return F.cross_entropy(logits, targets.long())
+
+
+def train(module: nn.Module, inputs: Inputs, targets: np.ndarray, cfg: FitConfig, device: torch.device,
+          on_epoch: Callable[[int], None] | None = None) -> nn.Module:
+    """Train ``module`` in place on ``inputs`` / ``targets`` (int ``[N]`` or multi-hot ``[N, C]``) for
+    ``cfg.epochs`` shuffled epochs; ``on_epoch(epoch)`` runs after each. Returns ``module``."""
+    module.to(device).train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = max(1, cfg.epochs * -(-len(inputs) // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    y = torch.as_tensor(targets)
+    with torch.enable_grad():
+        for epoch in range(cfg.epochs):
+            module.train()
+            for index in torch.randperm(len(inputs), generator=gen).split(cfg.batch_size):
+                if index.numel() < 2:  # BatchNorm needs two rows
+                    continue
+                loss = _loss(module(inputs.batch(index.numpy(), device)), y[index].to(device), cfg.multilabel)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            if on_epoch is not None:
+                on_epoch(epoch)
+    return module
+
+
+@torch.no_grad()
+def predict(module: nn.Module, inputs: Inputs, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities ``[N, C]`` (float32) in eval mode."""
+    was_training = module.training
+    module.eval()
+    out = [F.softmax(module(inputs.batch(np.arange(s, min(s + batch_size, len(inputs))), device)).float(), dim=-1)
+           .cpu() for s in range(0, len(inputs), batch_size)]
+    module.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_targets: np.ndarray, cfg: FitConfig,
+                  device: torch.device, val: tuple[Inputs, np.ndarray, Callable] | None = None
+                  ) -> tuple[nn.Module, float]:
+    """Train a fresh ``make()``; with ``val = (inputs, targets, score_fn(targets, probs) -> float)`` the
+    validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``;
+    a non-finite score counts as 0). Without ``val`` the score is NaN."""
+    scores: list[float] = []
+
+    def on_epoch(_: int) -> None:
+        if val is not None:
+            value = val[2](val[1], predict(module, val[0], device))
+            scores.append(value if np.isfinite(value) else 0.0)
+
+    module = make()
+    train(module, train_inputs, train_targets, cfg, device, on_epoch)
+    return module, (max(scores) if scores else float("nan"))

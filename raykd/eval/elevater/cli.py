@@ -1,0 +1,207 @@
+"""``raykd eval elevater``: evaluate a checkpoint on ELEVATER data sets, one Ray actor per work item.
+
+    raykd eval elevater --checkpoint RUN_OR_CHECKPOINT --data-root DIR [--datasets cifar-10,dtd ...]
+        [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
+        [--cpus-per-actor 1] [--gpus-per-actor 0.25] [--serial] [--out DIR]
+
+Work items are data set x mode x shots x seed (zero-shot: one per data set). Built-in ``shapes`` / ``digits``
+are written in ELEVATER layout under ``--data-root`` when asked for and missing. User errors raise ValueError
+or FileNotFoundError (``raykd eval`` prints them and exits 2); a data set that is incomplete or fails is
+reported in the table and the others keep their results (exit status 1).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from raykd.eval.elevater import catalogue
+from raykd.eval.elevater._registry import get_dataset
+from raykd.eval.elevater.builtin import ensure_written
+from raykd.eval.elevater.modes import MODES, EvalOptions
+from raykd.eval.elevater.reader import check_files
+from raykd.eval.elevater.results import format_table, summarise, write_outputs
+from raykd.eval.elevater.search import SearchSpace, parse_grid
+from raykd.eval.elevater.work import FULL, ItemResult, WorkItem, failed
+
+FEW_SHOT_SEEDS = (0, 1, 2)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def parse_shots(values: list[str]) -> list[int]:
+    """``["5,20", "full"]`` -> ``[5, 20, -1]``. Raises ValueError for anything else."""
+    out = []
+    for v in _split(values):
+        if v.lower() in ("full", "-1"):
+            out.append(FULL)
+        elif v.isdigit() and int(v) > 0:
+            out.append(int(v))
+        else:
+            raise ValueError(f"--shots: {v!r} is not a positive number of images per class or 'full'")
+    return out
+
+
+def _ints(values: list[str] | None, flag: str) -> list[int] | None:
+    if not values:
+        return None
+    try:
+        return [int(v) for v in _split(values)]
+    except ValueError:
+        raise ValueError(f"{flag}: expected integers, got {values}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="raykd eval elevater", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="raykd checkpoint directory, state.pt or run directory")
+    p.add_argument("--data-root", required=True, help="folder holding classification/<dataset>_<date>/ ...")
+    p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
+                   help="ELEVATER ids or aliases, comma or space separated (default: the 20 ELEVATER sets); "
+                        "shapes and digits are the built-ins")
+    p.add_argument("--mode", nargs="+", default=["zeroshot"], help="zeroshot, linear_probe, finetune (several: comma)")
+    p.add_argument("--shots", nargs="+", default=["5"], help="images per class: 5, 20, 50, full (default 5)")
+    p.add_argument("--seeds", nargs="+", default=None, help="few-shot sampling seeds (default 0,1,2; full-shot: 0)")
+    p.add_argument("--no-tuning", action="store_true", help="skip the lr x weight-decay search; use --lr / --wd")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate with --no-tuning (default 1e-3)")
+    p.add_argument("--wd", type=float, default=1e-4, help="weight decay with --no-tuning (default 1e-4)")
+    p.add_argument("--search-lrs", default=None, help="learning-rate grid of the search (default 1e-6,...,1e-1)")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs per fit (default 10)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    p.add_argument("--feature-batch-size", type=int, default=256, help="encoding batch size (default 256)")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor, fractions allowed")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: current or a local one)")
+    p.add_argument("--serial", action="store_true", help="run every item in this process, without Ray")
+    p.add_argument("--out", default=None, help="output folder (default runs/elevater-<time>)")
+    p.add_argument("--model-name", default=None, help="model name in the submission (default: checkpoint folder)")
+    p.add_argument("--no-predictions", action="store_true", help="do not write prediction files / submission zips")
+    return p
+
+
+def make_options(args: argparse.Namespace) -> EvalOptions:
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--feature-batch-size", args.feature_batch_size)):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
+        raise ValueError("--cpus-per-actor must be > 0 and --gpus-per-actor >= 0")
+    space = SearchSpace(parse_grid(args.search_lrs)) if args.search_lrs else SearchSpace()
+    return EvalOptions(tune=not args.no_tuning, lr=args.lr, weight_decay=args.wd, epochs=args.epochs,
+                       batch_size=args.batch_size, feature_batch_size=args.feature_batch_size, space=space,
+                       num_threads=None if args.serial else max(1, int(args.cpus_per_actor)))
+
+
+def make_items(args: argparse.Namespace, specs: list, options: EvalOptions) -> list[WorkItem]:
+    modes = _split(args.mode)
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"--mode: unknown mode {mode!r}; choose from {sorted(MODES)}")
+    shots, seeds = parse_shots(args.shots), _ints(args.seeds, "--seeds")
+    items = []
+    for spec in specs:
+        for mode in dict.fromkeys(modes):
+            for k in ([0] if mode == "zeroshot" else dict.fromkeys(shots)):
+                chosen = [0] if k in (0, FULL) and seeds is None else (seeds or list(FEW_SHOT_SEEDS))
+                for seed in ([0] if mode == "zeroshot" else chosen):
+                    items.append(WorkItem(spec, mode, k, seed, str(args.data_root), options))
+    return items
+
+
+def load_checkpoint_model(path: str) -> Any:
+    """The DualEncoder of a raykd checkpoint (a picklable model factory for the actors)."""
+    from raykd.train.checkpoint import load_model
+
+    return load_model(path)[0]
+
+
+def _progress(total: int, items: list[WorkItem]):
+    per_dataset = Counter(i.spec.name for i in items)
+    done: Counter = Counter()
+
+    def report(result: ItemResult) -> None:
+        done[result.dataset] += 1
+        n = sum(done.values())
+        label = f"{result.dataset} {result.setting}" + ("" if result.mode == "zeroshot" else f" seed {result.seed}")
+        status = (f"{result.metric} {result.value:.4f}" if result.ok else f"FAILED {result.error}")
+        line = f"[{n}/{total}] {label}: {status} ({result.seconds:.1f}s)"
+        if done[result.dataset] == per_dataset[result.dataset]:
+            line += f" -- {result.dataset} done"
+        print(line, flush=True)
+
+    return report
+
+
+def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemResult]:
+    factory = functools.partial(load_checkpoint_model, str(args.checkpoint))
+    if args.serial:
+        import torch
+
+        from raykd.eval.elevater.parallel import run_serial
+
+        model = factory()
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        return run_serial(model, items, report)
+    import ray
+
+    from raykd.eval.elevater.parallel import run_parallel
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False,
+                 **({} if args.ray_address else {"num_cpus": os.cpu_count()}))
+    try:
+        print(f"running {len(items)} work items as Ray actors ({args.cpus_per_actor:g} CPU, "
+              f"{args.gpus_per_actor:g} GPU each)", flush=True)
+        return run_parallel(factory, items, num_cpus_per_actor=args.cpus_per_actor,
+                            num_gpus_per_actor=args.gpus_per_actor, on_result=report)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from raykd.train.checkpoint import find_checkpoint
+
+    find_checkpoint(args.checkpoint)  # FileNotFoundError before anything starts
+    if not Path(args.data_root).is_dir():
+        raise FileNotFoundError(f"--data-root: folder not found: {args.data_root}")
+    names = _split(args.datasets) or list(catalogue.ELEVATER_20)
+    specs = list({s.name: s for s in (get_dataset(n) for n in names)}.values())
+    items = make_items(args, specs, make_options(args))
+    for spec in specs:
+        if ensure_written(spec, args.data_root):
+            print(f"wrote built-in {spec.builtin} in ELEVATER layout under {Path(args.data_root) / spec.root_folder}")
+    report = _progress(len(items), items)
+    runnable, results = [], []
+    for item in items:  # an incomplete data set fails here, naming its missing files
+        try:
+            check_files(item.data_root, item.spec, ("test",) if item.mode == "zeroshot" else ("train", "test"))
+            runnable.append(item)
+        except FileNotFoundError as exc:
+            results.append(failed(item, f"FileNotFoundError: {exc}"))
+            report(results[-1])
+    start = time.perf_counter()
+    results += _run(args, runnable, report) if runnable else []
+    wall = time.perf_counter() - start
+    model_name = args.model_name or Path(args.checkpoint).resolve().name
+    out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = write_outputs(out, results, model_name, predictions=not args.no_predictions,
+                          extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
+                                 "wall_seconds": round(wall, 3), "serial": args.serial})
+    print(format_table(summarise(results)))
+    print(f"results: {paths['json']} and {paths['csv']}" + "".join(
+        f"\nsubmission ({k.split('/', 1)[1]}): {v}" for k, v in paths.items() if k.startswith("submission/")))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

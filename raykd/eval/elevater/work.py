@@ -1,0 +1,123 @@
+"""A work item (data set x mode x shots x seed) and :func:`run_item`, which evaluates one with a model.
+
+``run_item`` is what a Ray actor runs and what the serial path runs; it never raises for a data set's
+problem: the error comes back in :attr:`ItemResult.error` so the other items keep their results.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from raykd.eval.elevater._registry import ElevaterDataset
+from raykd.eval.elevater.metrics import score
+from raykd.eval.elevater.modes import MODES, EvalOptions
+from raykd.eval.elevater.reader import load_dataset
+from raykd.eval.elevater.sampling import sample_few_shot
+from raykd.eval.features import FeatureCache
+
+FULL = -1  # ``shots`` of a full-shot item (ELEVATER's NUM_SAMPLES_PER_CLASS = -1); zero-shot items have 0
+
+
+def setting_name(mode: str, shots: int) -> str:
+    """``zeroshot``, ``linear_probe_5shot``, ``finetune_fullshot``: one leaderboard setting."""
+    if mode == "zeroshot":
+        return "zeroshot"
+    return f"{mode}_{'full' if shots == FULL else shots}shot"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One evaluation: ``spec`` under ``data_root`` in ``mode`` with ``shots`` per class and ``seed``."""
+    spec: ElevaterDataset
+    mode: str
+    shots: int
+    seed: int
+    data_root: str
+    options: EvalOptions = field(default_factory=EvalOptions)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown ELEVATER mode {self.mode!r}; choose from {sorted(MODES)}")
+        if (self.mode == "zeroshot") != (self.shots == 0) or (self.shots < 0 and self.shots != FULL):
+            raise ValueError(f"{self.mode}: bad shots {self.shots} (0 for zero-shot, k >= 1 or {FULL} = full)")
+
+    @property
+    def setting(self) -> str:
+        return setting_name(self.mode, self.shots)
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.name} {self.setting}" + ("" if self.mode == "zeroshot" else f" seed {self.seed}")
+
+
+@dataclass
+class ItemResult:
+    """What one work item produced. ``probs`` (float32 ``[N, C]``) is None when the item failed."""
+    dataset: str
+    mode: str
+    shots: int
+    seed: int
+    metric: str
+    value: float = float("nan")
+    metrics: dict[str, float] = field(default_factory=dict)
+    n_train: int = 0
+    n_test: int = 0
+    num_classes: int = 0
+    classnames_source: str = ""
+    hparams: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    probs: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def setting(self) -> str:
+        return setting_name(self.mode, self.shots)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parameter_counts(model: Any) -> dict[str, int]:
+    """ELEVATER's model statistics: all parameters, and those of the image tower with its head."""
+    total = sum(p.numel() for p in model.parameters())
+    visual = sum(p.numel() for name in ("image", "image_head") if hasattr(model, name)
+                 for p in getattr(model, name).parameters())
+    return {"num_params": total, "num_visual_params": visual, "num_backbone_params": total}
+
+
+def failed(item: WorkItem, error: str, seconds: float = 0.0) -> ItemResult:
+    return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric, error=error,
+                      seconds=seconds)
+
+
+def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> ItemResult:
+    """Load the item's data set, sample its training images, run its mode, score the test predictions.
+
+    ``cache`` shares image features between items of one process (test features across seeds and modes).
+    Errors are returned as ``ItemResult.error = "ExcType: message"``.
+    """
+    start = time.perf_counter()
+    if item.options.num_threads:
+        torch.set_num_threads(item.options.num_threads)
+    try:
+        splits = ("test",) if item.mode == "zeroshot" else ("train", "test")
+        data = load_dataset(item.data_root, item.spec, splits)
+        train_index = None
+        if item.mode != "zeroshot":
+            train_index = (np.arange(len(data.train)) if item.shots == FULL
+                           else sample_few_shot(data.train.labels, item.spec.num_classes, item.shots, item.seed))
+        out = MODES[item.mode](model, data, item.options, train_index=train_index, seed=item.seed, cache=cache)
+        metrics = score(item.spec.metric, data.test.targets, out.probs)
+    except Exception as exc:  # noqa: BLE001 - reported per item; the other items keep their results
+        return failed(item, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+    return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric,
+                      value=metrics[item.spec.metric], metrics=metrics, n_train=out.n_train, n_test=len(data.test),
+                      num_classes=item.spec.num_classes, classnames_source=data.classnames_source,
+                      hparams=out.hparams, params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
+                      seconds=time.perf_counter() - start, probs=out.probs)

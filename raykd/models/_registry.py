@@ -1,0 +1,151 @@
+"""The tower registry and factory: `register_tower`, `build_tower`, the `Tower` wrapper, and the
+helpers every builder shares (close-match errors, offline-weights errors, local weights files).
+
+Each other file in `raykd/models/` named `*_towers.py` is one family of builders; importing
+`raykd.models.towers` imports them all, which fills the registry.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from raykd.config.schema import TowerConfig
+from raykd.data.transforms import ImageSpec
+
+_BUILDERS: dict[tuple[str, str], Callable[[TowerConfig, str], "Tower"]] = {}
+
+
+class PretrainedUnavailableError(FileNotFoundError):
+    """Pretrained weights that are neither cached nor downloadable (e.g. on an offline machine)."""
+
+
+def register_tower(builder: str, modality: str):
+    """Register `fn(cfg, option) -> Tower` as `builder` for `modality` ('image' or 'text').
+
+    `option` is the config prefix (`model.image` / `model.text`) to name in error messages."""
+
+    def wrap(fn):
+        _BUILDERS[(builder, modality)] = fn
+        return fn
+
+    return wrap
+
+
+def list_builders(modality: str) -> list[str]:
+    return sorted(b for b, m in _BUILDERS if m == modality)
+
+
+def unknown_name_error(kind: str, name: str, valid: list[str], option: str) -> ValueError:
+    """ValueError naming `option`, with up to 5 close matches among `valid`."""
+    close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+    return ValueError(f"unknown {kind} '{name}' ({option}); close matches: {close}")
+
+
+def offline(env=os.environ) -> bool:
+    """True when the HuggingFace / raykd offline switches are set: skip network attempts."""
+    return any(env.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "RAYKD_OFFLINE"))
+
+
+def unavailable(option: str, what: str, source: str, destination: str, err: Exception | None = None):
+    """A PretrainedUnavailableError saying what to download and where to put it."""
+    cause = f" ({type(err).__name__}: {str(err).splitlines()[0][:200]})" if err else ""
+    return PretrainedUnavailableError(
+        f"{option}.pretrained: {what} are not available offline{cause}. Download {source} and put it at "
+        f"{destination} (on a networked machine the library fetches it there itself), or set "
+        f"{option}.weights to a local weights file.")
+
+
+def build_tower(cfg: TowerConfig, modality: str) -> "Tower":
+    """Build the `modality` tower named by `cfg.builder` / `cfg.name`, then apply adapters, locking,
+    gradient checkpointing. Raises ValueError (bad names/options) or FileNotFoundError (weights)."""
+    from raykd.models.locking import apply_locking
+
+    key, option = (cfg.builder, modality), f"model.{modality}"
+    if key not in _BUILDERS:
+        valid = list_builders(modality)
+        close = difflib.get_close_matches(cfg.builder, valid, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown {modality} tower builder '{cfg.builder}' ({option}.builder){hint}; valid: {valid}")
+    if cfg.adapter and cfg.builder != "huggingface":
+        raise ValueError(f"{option}.adapter '{cfg.adapter}' needs a HuggingFace text tower "
+                         f"({option}.builder: huggingface), not '{cfg.builder}'")
+    if cfg.coop_n_ctx and (cfg.builder, modality) != ("openclip", "text"):
+        raise ValueError(f"{option}.coop_n_ctx (CoOp prompt tuning) needs the openclip text tower, not {cfg.builder}")
+    tower = _BUILDERS[key](cfg, option)
+    if cfg.weights:
+        load_weights_file(tower, cfg.weights, f"{option}.weights")
+    apply_locking(tower, lock=cfg.lock, lock_patterns=cfg.lock_patterns, train_patterns=cfg.train_patterns,
+                  option=option)
+    return tower
+
+
+def load_weights_file(module: nn.Module, path: str, option: str) -> None:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{option}: weights file not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected or (missing and len(missing) == len(module.state_dict())):
+        raise ValueError(f"{option}: {path} does not match the tower: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def enable_grad_checkpointing(module: nn.Module, option: str) -> None:
+    """Turn on the library's own activation checkpointing (HF, timm, open_clip transformers).
+
+    Raises ValueError where the module offers none (torchvision models, open_clip ModifiedResNet)."""
+    if getattr(module, "supports_gradient_checkpointing", False):  # HuggingFace
+        module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return
+    try:
+        if hasattr(module, "set_grad_checkpointing"):  # timm models, open_clip visual towers
+            module.set_grad_checkpointing(True)
+        else:  # open_clip text transformers: a flag on the transformer
+            for m in module.modules():
+                if hasattr(m, "grad_checkpointing"):
+                    m.grad_checkpointing = True
+    except (AssertionError, NotImplementedError) as err:
+        raise ValueError(f"{option}.grad_checkpointing: {type(module).__name__} does not support it: {err}") from err
+    if not any(getattr(m, "grad_checkpointing", False) for m in module.modules()):
+        raise ValueError(f"{option}.grad_checkpointing: {type(module).__name__} does not support gradient "
+                         "checkpointing (supported: HuggingFace, timm and open_clip transformer towers)")
+
+
+class Tower(nn.Module):
+    """One backbone plus what the data pipeline needs to feed it.
+
+    `added_params`: names (relative to the tower) of parameters a builder added for parameter-
+    efficient tuning (adapters, CoOp context); locking never freezes them, and the optimiser
+    treats them like heads (no layer-wise decay, no backbone learning-rate ratio).
+    `frozen_modules`: names of submodules that locking froze entirely; `DualEncoder.train()`
+    keeps them in eval mode (BatchNorm statistics and dropout frozen).
+    """
+
+    def __init__(self, backbone: nn.Module, output_dim: int, encode_fn: Callable, *,
+                 image_spec: ImageSpec | None = None, tokenizer: Callable | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.output_dim = output_dim
+        self._encode_fn = encode_fn
+        self.image_spec = image_spec
+        self.tokenizer = tokenizer
+        self.added_params: list[str] = []
+        self.frozen_modules: list[str] = []
+
+    def forward(self, inputs):
+        return self._encode_fn(self.backbone, inputs)
+
+    encode = forward
+
+    def example_inputs(self, batch: int = 2):
+        """A small valid input on the tower's device: images [B, 3, S, S] or a token dict [B, L]."""
+        device = next(self.parameters()).device
+        if self.image_spec is not None:
+            return torch.zeros(batch, 3, self.image_spec.size, self.image_spec.size, device=device)
+        tokens = self.tokenizer(["a photo of a cat"] * batch)
+        return {k: torch.as_tensor(np.asarray(v)).to(device) for k, v in tokens.items()}

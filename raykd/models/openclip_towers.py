@@ -1,0 +1,201 @@
+"""open_clip towers: any `open_clip.list_models()` name (or an inline CLIP config), with CoOp
+prompt tuning on the text tower.
+
+CoOp (Zhou et al., "Learning to Prompt for Vision-Language Models", IJCV 2022): `n_ctx` learnable
+context vectors are inserted right after the start-of-text token; the tokenizer leaves room for
+them (context length - n_ctx), and the pooled end-of-text position moves right by n_ctx (the
+original codebase pooled at the unshifted index, i.e. the wrong token).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from raykd.config.schema import TowerConfig
+from raykd.data.transforms import ImageSpec
+from raykd.models._registry import (Tower, enable_grad_checkpointing, offline, register_tower,
+                                    unavailable, unknown_name_error)
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _inline_config(cfg: TowerConfig) -> dict:
+    model_config = copy.deepcopy(cfg.model_config)
+    if cfg.image_size:
+        model_config.setdefault("vision_cfg", {})["image_size"] = cfg.image_size
+    return model_config
+
+
+def _pretrained_error(cfg: TowerConfig, option: str, err: Exception | None = None):
+    import open_clip
+
+    pcfg = open_clip.get_pretrained_cfg(cfg.name, cfg.pretrained) or {}
+    hub = pcfg.get("hf_hub", "")
+    cache = cfg.cache_dir or os.environ.get("HF_HUB_CACHE") or "~/.cache/huggingface/hub"
+    if hub:
+        repo, filename = os.path.split(hub)
+        filename = filename or "open_clip_pytorch_model.bin"
+        source = f"'{filename}' from the HuggingFace repo '{repo}' (huggingface-cli download {repo} {filename} --cache-dir {cache})"
+        return unavailable(option, f"open_clip weights {cfg.name}/{cfg.pretrained}", source,
+                           f"the HuggingFace cache {cache} (set by {option}.cache_dir)", err)
+    url = pcfg.get("url", "?")
+    target = Path(cfg.cache_dir or "~/.cache/clip") / os.path.basename(url)
+    return unavailable(option, f"open_clip weights {cfg.name}/{cfg.pretrained}", url, str(target), err)
+
+
+def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
+    """The full open_clip model (both halves) from an inline config or a registered name + tag."""
+    import open_clip
+
+    if cfg.model_config:
+        from open_clip.model import CLIP
+
+        try:
+            return CLIP(**_inline_config(cfg))
+        except TypeError as err:
+            raise ValueError(f"{option}.model_config is not a valid open_clip CLIP config: {err}") from err
+    if cfg.name not in open_clip.list_models():
+        raise unknown_name_error("open_clip model", cfg.name, open_clip.list_models(), f"{option}.name")
+    tag = cfg.pretrained or None
+    if tag and not Path(tag).is_file():
+        tags = open_clip.list_pretrained_tags_by_model(cfg.name)
+        if tag not in tags:
+            raise ValueError(f"{option}.pretrained: unknown tag '{tag}' for open_clip model {cfg.name}; valid: {tags}")
+    kwargs = {"force_image_size": cfg.image_size} if cfg.image_size else {}
+    try:
+        return open_clip.create_model(cfg.name, pretrained=tag, cache_dir=cfg.cache_dir or None, **kwargs)
+    except (OSError, RuntimeError) as err:
+        if tag and (isinstance(err, OSError) or "download" in str(err).lower() or offline()):
+            raise _pretrained_error(cfg, option, err) from err
+        raise
+
+
+def _image_size(visual: nn.Module) -> int:
+    size = getattr(visual, "image_size", 224)
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def _call(module: nn.Module, inputs):
+    return module(inputs)
+
+
+@register_tower("openclip", "image")
+def openclip_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
+    clip = create_openclip(cfg, option)
+    visual = clip.visual
+    pcfg = getattr(visual, "preprocess_cfg", None) or {}
+    spec = ImageSpec(size=cfg.image_size or _image_size(visual), mean=tuple(pcfg.get("mean", OPENAI_MEAN)),
+                     std=tuple(pcfg.get("std", OPENAI_STD)))
+    if cfg.grad_checkpointing:
+        enable_grad_checkpointing(visual, option)
+    return Tower(visual, int(visual.output_dim), _call, image_spec=spec)
+
+
+class OpenCLIPText(nn.Module):
+    """open_clip's text transformer without the visual half (keeps its own text projection).
+
+    With `n_ctx > 0` (CoOp), `prompt` [n_ctx, width] is inserted after the start token of every
+    sequence; input_ids then have context_length - n_ctx tokens.
+    """
+
+    def __init__(self, clip: nn.Module, n_ctx: int = 0):
+        super().__init__()
+        clip.visual = None
+        for unused in ("logit_scale", "logit_bias"):  # the DualEncoder owns the scale; DDP needs no dead params
+            if getattr(clip, unused, None) is not None:
+                setattr(clip, unused, None)
+        self.clip = clip
+        self.n_ctx = n_ctx
+        self.prompt = None
+        if n_ctx:
+            from open_clip.model import CLIP
+
+            if not isinstance(clip, CLIP) or clip.text_pool_type not in ("argmax", "eos", "first", "last"):
+                raise ValueError(f"CoOp needs open_clip's built-in text transformer, not {type(clip).__name__}")
+            if n_ctx >= clip.context_length - 1:
+                raise ValueError(f"coop_n_ctx={n_ctx} leaves no room in the context of {clip.context_length} tokens")
+            self.prompt = nn.Parameter(torch.empty(n_ctx, clip.transformer.width))
+            nn.init.normal_(self.prompt, std=0.02)
+
+    def forward(self, tokens: dict) -> torch.Tensor:
+        """tokens['input_ids']: long [B, L] -> text features [B, D]."""
+        if self.prompt is None:
+            return self.clip.encode_text(tokens["input_ids"])
+        return self._encode_with_context(tokens["input_ids"])
+
+    def pool_index(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids [B, L - n_ctx] -> long [B]: the pooled position in the sequence after insertion."""
+        pool = self.clip.text_pool_type
+        if pool == "first":
+            return torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+        if pool == "last":
+            return torch.full((ids.shape[0],), ids.shape[1] + self.n_ctx - 1, dtype=torch.long, device=ids.device)
+        idx = ids.argmax(dim=-1) if pool == "argmax" else (ids == self.clip.text_eos_id).int().argmax(dim=-1)
+        return idx + self.n_ctx  # every token after the start token moved right by n_ctx
+
+    def _encode_with_context(self, ids: torch.Tensor) -> torch.Tensor:
+        clip = self.clip
+        cast = clip.transformer.get_cast_dtype()
+        x = clip.token_embedding(ids).to(cast)  # [B, L - n_ctx, W]
+        ctx = self.prompt.to(cast).unsqueeze(0).expand(x.shape[0], -1, -1)
+        x = torch.cat([x[:, :1], ctx, x[:, 1:]], dim=1)  # [B, L, W]
+        length = x.shape[1]
+        x = x + clip.positional_embedding[:length].to(cast)
+        mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
+        x = clip.ln_final(clip.transformer(x, attn_mask=mask))
+        x = x[torch.arange(x.shape[0], device=x.device), self.pool_index(ids)]
+        if clip.text_projection is None:
+            return x
+        return clip.text_projection(x) if isinstance(clip.text_projection, nn.Linear) else x @ clip.text_projection
+
+
+class OpenCLIPTokenizer:
+    """Picklable tokenizer: builds open_clip's tokenizer lazily in whichever process uses it."""
+
+    def __init__(self, model_name: str, context_length: int):
+        self.model_name, self.context_length = model_name, context_length
+        self._tok = None
+
+    def __getstate__(self):
+        return {"model_name": self.model_name, "context_length": self.context_length, "_tok": None}
+
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if self._tok is None:
+            import open_clip
+
+            self._tok = open_clip.get_tokenizer(self.model_name, context_length=self.context_length)
+        return {"input_ids": self._tok(list(texts)).numpy().astype(np.int64)}
+
+
+def _text_width(clip: nn.Module) -> int:
+    projection = getattr(clip, "text_projection", None)
+    if isinstance(projection, nn.Linear):
+        return int(projection.out_features)
+    if projection is not None:
+        return int(projection.shape[1])
+    text = getattr(clip, "text", None)  # CustomTextCLIP
+    return int(getattr(text, "output_dim", None) or clip.transformer.width)
+
+
+@register_tower("openclip", "text")
+def openclip_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
+    clip = create_openclip(cfg, option)
+    if cfg.coop_n_ctx < 0:
+        raise ValueError(f"{option}.coop_n_ctx must be >= 0, got {cfg.coop_n_ctx}")
+    try:
+        text = OpenCLIPText(clip, cfg.coop_n_ctx)
+    except ValueError as err:
+        raise ValueError(f"{option}.coop_n_ctx: {err}") from err
+    context = int(clip.context_length) - cfg.coop_n_ctx
+    name = "" if cfg.model_config else cfg.name  # '' -> open_clip's default SimpleTokenizer
+    if cfg.grad_checkpointing:
+        enable_grad_checkpointing(text, option)
+    tower = Tower(text, _text_width(clip), _call, tokenizer=OpenCLIPTokenizer(name, context))
+    tower.added_params = ["backbone.prompt"] if cfg.coop_n_ctx else []
+    return tower
