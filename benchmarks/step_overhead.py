@@ -8,10 +8,21 @@ worker, dataset iteration, reporting, AMP/clipping bookkeeping), not JPEG decodi
     python benchmarks/step_overhead.py [--recipe recipes/quickstart.yaml] [--steps 200]
 
 Prints samples/s of each and the ratio raykd / bare (1.0 = no overhead).
+
+With open_clip's own trainer importable (`open_clip_train`, shipped with open_clip_torch), a second
+table compares whole pipelines on the same data: raykd end to end (Ray Data decoding the built-in
+`shapes` shards, 1 worker) against `python -m open_clip_train.main` on the same images and
+captions, same model config and batch. open_clip_train reads them as a CSV of image files: its
+webdataset reader fails on webdataset 1.x (KeyError 'fname').
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import re
+import subprocess
+import sys
 import statistics
 import tempfile
 import time
@@ -83,12 +94,64 @@ def raykd_loop(cfg, batch: dict, steps: int, warmup: int) -> float:
     return statistics.median(rates[1:])  # the first window includes worker start-up and compilation
 
 
+def raykd_end_to_end(recipe: str, batch_size: int, train_size: int) -> float:
+    """raykd on the built-in shapes shards, 1 worker: median samples/s of its reports after the first."""
+    from raykd.train.run_logger import read_tensorboard_scalars
+    from raykd.train.trainer import build_trainer
+
+    cfg = load_config(recipe, ["train.num_workers=1", f"train.batch_size={batch_size}", "train.epochs=1",
+                               f"data.builtin_train_size={train_size}", "eval.zeroshot_every_n_epochs=0",
+                               "train.log_every_n_steps=4"])
+    run_dir = Path(tempfile.mkdtemp(prefix="raykd-bench-e2e-"))
+    build_trainer(cfg, run_dir).fit()
+    rates = read_tensorboard_scalars(run_dir / "tensorboard")["train/samples_per_s"]
+    return statistics.median(rates[1:])
+
+
+def open_clip_end_to_end(recipe: str, batch_size: int, train_size: int) -> float:
+    """open_clip_train on the same images/captions (CSV of files), same model config and batch."""
+    from raykd.data.builtin import ensure_builtin, shard_paths
+    from raykd.data.shards import iter_tar_samples
+
+    cfg = load_config(recipe)
+    work = Path(tempfile.mkdtemp(prefix="raykd-bench-openclip-"))
+    (work / "cfg").mkdir()
+    (work / "images").mkdir()
+    (work / "cfg" / "raykd-bench.json").write_text(json.dumps(cfg.model.image.model_config))
+    rows = []
+    for path in shard_paths(ensure_builtin("shapes", None, train_size)):
+        with open(path, "rb") as f:
+            for sample in iter_tar_samples(f, path):
+                image = work / "images" / f"{sample['__key__']}.jpg"
+                image.write_bytes(sample["jpg"])
+                text = sample["txt"]
+                rows.append((str(image), text.decode() if isinstance(text, bytes) else text))
+    with open(work / "train.csv", "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t")
+        writer.writerow(["filepath", "title"])
+        writer.writerows(rows)
+    launcher = ("import open_clip, sys; open_clip.add_model_config(sys.argv.pop(1)); "
+                "from open_clip_train.main import main; main(sys.argv[1:])")
+    out = subprocess.run(
+        [sys.executable, "-c", launcher, str(work / "cfg"), "--model", "raykd-bench", "--train-data",
+         str(work / "train.csv"), "--dataset-type", "csv", "--batch-size", str(batch_size), "--epochs", "1",
+         "--workers", "1", "--lr", str(cfg.optim.lr), "--warmup", "10", "--precision", "fp32", "--device", "cpu",
+         "--logs", str(work / "logs"), "--log-every-n-steps", "4", "--save-frequency", "0"],
+        capture_output=True, text=True)
+    rates = [float(x) for x in re.findall(r"([\d.]+)/s/gpu", out.stdout + out.stderr)]
+    if len(rates) < 2:
+        raise RuntimeError(f"open_clip_train produced no throughput lines:\n{out.stderr[-2000:]}")
+    return statistics.median(rates[1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default=str(REPO / "recipes/quickstart.yaml"))
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--train-size", type=int, default=2048, help="samples for the end-to-end comparison")
+    parser.add_argument("--skip-open-clip", action="store_true", help="skip the end-to-end comparison")
     args = parser.parse_args()
     overrides = ["train.num_workers=1", f"train.batch_size={args.batch_size}", "train.epochs=1",
                  "data.shuffle_buffer=0", "optim.warmup_steps=0"]
@@ -100,6 +163,19 @@ def main() -> None:
     print(f"bare PyTorch loop        : {bare:8.1f} samples/s")
     print(f"raykd under Ray Train (1): {ours:8.1f} samples/s")
     print(f"ratio raykd / bare       : {ours / bare:8.3f}")
+    if args.skip_open_clip:
+        return
+    try:
+        import open_clip_train  # noqa: F401
+    except ImportError:
+        print("open_clip_train is not importable: end-to-end comparison skipped")
+        return
+    e2e = raykd_end_to_end(args.recipe, args.batch_size, args.train_size)
+    oc = open_clip_end_to_end(args.recipe, args.batch_size, args.train_size)
+    print(f"end to end on shapes ({args.train_size} samples, data decoding included):")
+    print(f"open_clip_train (1 proc) : {oc:8.1f} samples/s")
+    print(f"raykd (Ray Train + Data) : {e2e:8.1f} samples/s")
+    print(f"ratio raykd / open_clip  : {e2e / oc:8.3f}")
 
 
 if __name__ == "__main__":

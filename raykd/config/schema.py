@@ -27,16 +27,27 @@ class HeadConfig:
 class TowerConfig:
     """One tower of the dual encoder, built by `raykd.models.towers.build_tower`."""
 
-    builder: str = "openclip"  # a name in the tower registry (openclip, torchvision, huggingface, ...)
+    builder: str = "openclip"  # a name in the tower registry (openclip, torchvision, timm, huggingface, sbert)
     name: str = ""  # model name inside the builder (e.g. RN50, resnet18, a HF hub id or local dir)
-    pretrained: str = ""  # pretrained tag (open_clip), weight enum (torchvision), or '' for random init
+    # pretrained tag (open_clip), weight enum (torchvision), 'default' or a tag (timm), or '' for random init
+    pretrained: str = ""
     weights: str = ""  # local weights file loaded after building
     model_config: dict = field(default_factory=dict)  # inline architecture (tiny test models)
-    pooler: Literal["cls", "cls_before_pooler", "mean"] = "mean"  # huggingface text towers
-    max_seq_length: int = 77  # text towers with their own tokenizer (huggingface)
+    # huggingface text towers; PromptBERT: [MASK] of a prompt template, denoised; logits: a classifier's logits
+    pooler: Literal["cls", "cls_before_pooler", "mean", "PromptBERT", "logits"] = "mean"
+    prompt_template: str = ""  # PromptBERT: '{sentence}' and '{mask}' placeholders; '' -> the paper's template
+    max_seq_length: int = 77  # text towers with their own tokenizer (huggingface, sbert)
     image_size: int = 0  # image towers: input resolution; 0 keeps the model's own
     cache_dir: str = ""
-    lock: bool = False  # no gradients, eval mode, run under no_grad
+    lock: bool = False  # freeze the whole backbone: no gradients, eval mode, run under no_grad
+    lock_patterns: list = field(default_factory=list)  # freeze parameters matching these globs (e.g. 'layer1.*')
+    train_patterns: list = field(default_factory=list)  # freeze every parameter except those matching these globs
+    # huggingface text towers: parameter-efficient tuning through `adapters` (only the adapter trains)
+    adapter: Literal["", "bottleneck", "lang_adapter", "prefix_tuning", "compacter", "lora", "ia3", "mam",
+                     "unipelt"] = ""
+    adapter_config: dict = field(default_factory=dict)  # overrides of the adapter's settings (its adapters config fields)
+    coop_n_ctx: int = 0  # openclip text tower: CoOp learnable context vectors after the start token (0: off)
+    grad_checkpointing: bool = False  # activation checkpointing where the library supports it (HF, timm, open_clip ViT)
     head: HeadConfig = field(default_factory=HeadConfig)
 
 
@@ -48,6 +59,7 @@ class ModelConfig:
     init_logit_scale: float = 1 / 0.07
     max_logit_scale: float = 100.0
     learn_logit_scale: bool = True
+    compile: bool = False  # torch.compile each tower (nn.Module.compile: state-dict keys unchanged)
 
 
 @dataclass
@@ -89,6 +101,12 @@ class OptimConfig:
     warmup_steps: int = 0
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip_norm: float = 0.0  # 0 disables clipping
+    # Layer-wise lr decay per tower: a backbone block at depth i of n gets lr * decay^(n + 1 - i) (1: off)
+    image_layer_decay: float = 1.0
+    text_layer_decay: float = 1.0
+    backbone_lr_ratio: float = 1.0  # tower backbones train at lr * ratio; heads, logit scale, adapters at lr
+    ema_decay: float = 0.0  # EMA of the model weights after every step (e.g. 0.999); evaluated and saved; 0: off
+    wise_ft_alpha: float = 1.0  # evaluate (1 - alpha) * initial + alpha * trained weights (WiSE-FT); 1: off
 
 
 @dataclass

@@ -52,11 +52,12 @@ def offline(env=os.environ) -> bool:
     return any(env.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "RAYKD_OFFLINE"))
 
 
-def unavailable(option: str, what: str, source: str, destination: str, err: Exception | None = None):
-    """A PretrainedUnavailableError saying what to download and where to put it."""
-    cause = f" ({type(err).__name__}: {str(err).splitlines()[0][:200]})" if err else ""
+def unavailable(option: str, what: str, source: str, destination: str, err: Exception | None = None,
+                field: str = "pretrained") -> PretrainedUnavailableError:
+    """A PretrainedUnavailableError naming `option.field`, saying what to download and where to put it."""
+    cause = f" ({type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]})" if err else ""
     return PretrainedUnavailableError(
-        f"{option}.pretrained: {what} are not available offline{cause}. Download {source} and put it at "
+        f"{option}.{field}: {what} are not available offline{cause}. Download {source} and put it at "
         f"{destination} (on a networked machine the library fetches it there itself), or set "
         f"{option}.weights to a local weights file.")
 
@@ -86,12 +87,23 @@ def build_tower(cfg: TowerConfig, modality: str) -> "Tower":
 
 
 def load_weights_file(module: nn.Module, path: str, option: str) -> None:
+    """Load a state dict saved from the tower or from its bare backbone (e.g. torchvision's own
+    .pth files); keys of a removed classifier (`module.ignored_weight_prefixes`) are skipped."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{option}: weights file not found: {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if unexpected or (missing and len(missing) == len(module.state_dict())):
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    own = module.state_dict()
+    if hasattr(module, "backbone") and not set(state) & set(own):
+        state = {f"backbone.{k}": v for k, v in state.items()}
+    ignored = tuple(getattr(module, "ignored_weight_prefixes", ()))
+    state = {k: v for k, v in state.items() if k in own or not (ignored and k.startswith(ignored))}
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise ValueError(f"{option}: {path} does not match the tower: {str(err)[:500]}") from err
+    if unexpected or (missing and len(missing) == len(own)):
         raise ValueError(f"{option}: {path} does not match the tower: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 

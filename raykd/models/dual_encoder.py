@@ -1,9 +1,10 @@
 """DualEncoder: an image tower and a text tower, each with a projection head, and a logit scale.
 
-Locking lives here in one place: a locked tower's backbone has no gradients, stays in eval mode
-across `train()` calls (BatchNorm statistics frozen) and runs under `torch.no_grad()`. The
-projection head on top of a locked backbone still trains; make it Identity
-(`head.identity_if_possible`) for a fully frozen teacher.
+Locking is applied when a tower is built (`raykd.models.locking`: whole tower or parameter-name
+patterns) and enforced here in one place: the submodules locking froze stay in eval mode across
+`train()` calls (BatchNorm statistics frozen), and a tower without any trainable parameter runs
+under `torch.no_grad()`. The projection head on top of a locked backbone still trains; make it
+Identity (`head.identity_if_possible`) for a fully frozen teacher.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from raykd.config.schema import ModelConfig
 from raykd.models.heads import build_head
+from raykd.models.locking import apply_locking
 from raykd.models.towers import Tower, build_tower
 
 
@@ -28,11 +30,10 @@ class DualEncoder(nn.Module):
         self.image_head, self.text_head = image_head, text_head
         self.logit_scale = nn.Parameter(torch.tensor(math.log(init_logit_scale)), requires_grad=learn_logit_scale)
         self.max_logit_scale = max_logit_scale
-        self.locked = {"image": lock_image, "text": lock_text}
-        for name, tower in (("image", image), ("text", text)):
-            if self.locked[name]:
-                tower.requires_grad_(False)
-                tower.eval()
+        for tower, lock in ((image, lock_image), (text, lock_text)):
+            if lock:
+                apply_locking(tower, lock=True)
+        self.train(self.training)
 
     # ------------------------------------------------------------ pipeline-facing attributes
     @property
@@ -44,11 +45,19 @@ class DualEncoder(nn.Module):
         return self.text.tokenizer
 
     # ------------------------------------------------------------ modes and locking
+    @property
+    def locked(self) -> dict[str, bool]:
+        """{'image': bool, 'text': bool}: True when the tower has no trainable parameter."""
+        return {name: not any(p.requires_grad for p in getattr(self, name).parameters()) for name in ("image", "text")}
+
     def train(self, mode: bool = True):
         super().train(mode)
-        for name in ("image", "text"):
-            if self.locked[name]:
-                getattr(self, name).eval()
+        for name, locked in self.locked.items():
+            tower = getattr(self, name)
+            if locked:
+                tower.eval()
+            for sub in getattr(tower, "frozen_modules", ()):
+                tower.get_submodule(sub).eval()
         return self
 
     def _context(self, name: str):
@@ -81,15 +90,20 @@ class DualEncoder(nn.Module):
 
 
 def build_dual_encoder(cfg: ModelConfig) -> DualEncoder:
+    """Towers (locking applied by `build_tower`), heads and logit scale; `cfg.compile` compiles the towers."""
     image = build_tower(cfg.image, "image")
     text = build_tower(cfg.text, "text")
-    return DualEncoder(
+    model = DualEncoder(
         image, text,
         build_head(cfg.image.head, image.output_dim, cfg.embed_dim),
         build_head(cfg.text.head, text.output_dim, cfg.embed_dim),
         init_logit_scale=cfg.init_logit_scale, max_logit_scale=cfg.max_logit_scale,
-        learn_logit_scale=cfg.learn_logit_scale, lock_image=cfg.image.lock, lock_text=cfg.text.lock,
+        learn_logit_scale=cfg.learn_logit_scale,
     )
+    if cfg.compile:
+        image.compile()
+        text.compile()
+    return model
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:

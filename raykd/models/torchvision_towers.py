@@ -26,20 +26,22 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def strip_classifier(model: nn.Module) -> int:
-    """Replace the model's classifier by Identity; return its input width (the feature width).
-
-    The classifier is the last `nn.Linear` registered (ResNet `fc`, VGG/MobileNet/EfficientNet
-    `classifier[-1]`, ViT `heads.head`, ...) or, in a model without any, the last `nn.Conv2d`.
-    """
-    for kind, width in ((nn.Linear, "in_features"), (nn.Conv2d, "in_channels")):
+def find_classifier(model: nn.Module) -> tuple[str, nn.Module]:
+    """(name, module) of the classifier: the last `nn.Linear` registered (ResNet `fc`, VGG/MobileNet/
+    EfficientNet `classifier[-1]`, ViT `heads.head`, ...) or, in a model without any, the last `nn.Conv2d`."""
+    for kind in (nn.Linear, nn.Conv2d):
         found = [(n, m) for n, m in model.named_modules() if isinstance(m, kind)]
         if found:
-            name, last = found[-1]
-            parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-            setattr(parent, name.rsplit(".", 1)[-1], nn.Identity())
-            return int(getattr(last, width))
+            return found[-1]
     raise ValueError(f"{type(model).__name__}: no Linear or Conv2d classifier to remove")
+
+
+def strip_classifier(model: nn.Module) -> int:
+    """Replace the model's classifier by Identity; return its input width (the feature width)."""
+    name, last = find_classifier(model)
+    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    setattr(parent, name.rsplit(".", 1)[-1], nn.Identity())
+    return int(last.in_features if isinstance(last, nn.Linear) else last.in_channels)
 
 
 def _encode(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -147,6 +149,9 @@ def torchvision_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
         raise ValueError(f"{option}.grad_checkpointing: torchvision models do not support gradient "
                          "checkpointing; the timm builder offers most of the same architectures with it")
     model = _build(cfg, _weights(cfg, option), option)
+    classifier = find_classifier(model)[0]
     out_dim = strip_classifier(model)
     spec = ImageSpec(size=cfg.image_size or _default_size(cfg.name), mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    return Tower(model, out_dim, _encode, image_spec=spec)
+    tower = Tower(model, out_dim, _encode, image_spec=spec)
+    tower.ignored_weight_prefixes = [f"backbone.{classifier}."]  # torchvision .pth files still hold it
+    return tower

@@ -14,7 +14,7 @@ STATE_FILE = "state.pt"
 
 
 def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
-               batches_done: int, config: dict) -> Path:
+               batches_done: int, config: dict, ema=None) -> Path:
     path = Path(directory) / STATE_FILE
     torch.save({
         "model": model.state_dict(),
@@ -24,6 +24,7 @@ def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scal
         "scaler": scaler.state_dict() if scaler is not None else None,
         "step": step, "epoch": epoch, "batches_done": batches_done,
         "config": config,
+        "ema": ema.state_dict() if ema is not None else None,  # the EMA model's weights (optim.ema_decay)
     }, path)
     return path
 
@@ -35,7 +36,7 @@ def load_state(directory: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=None) -> None:
+def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=None, ema=None) -> None:
     model.load_state_dict(state["model"])
     loss.load_state_dict(state["loss"])
     if optimizer is not None:
@@ -44,6 +45,8 @@ def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
+    if ema is not None:  # a checkpoint without EMA weights restarts the average at the restored model
+        ema.load_state_dict(state.get("ema") or state["model"])
 
 
 def find_checkpoint(path: str | Path) -> Path:

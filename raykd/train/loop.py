@@ -25,6 +25,7 @@ from raykd.distributed import all_gather_no_grad
 from raykd.losses import get_loss, loss_hparams
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
+from raykd.train.ema import ModelEMA, evaluation_model, snapshot
 from raykd.train.optim import build_optimizer, build_scheduler
 
 NON_TOKEN_KEYS = ("image", "label")
@@ -96,6 +97,8 @@ class Components:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: Optional[torch.amp.GradScaler]
     autocast: Callable[[], contextlib.AbstractContextManager]
+    ema: Optional[ModelEMA] = None  # optim.ema_decay > 0: the averaged weights evaluation sees
+    initial_state: Optional[dict] = None  # optim.wise_ft_alpha < 1: the weights before training (CPU)
 
 
 def seed_everything(seed: int) -> None:
@@ -141,7 +144,9 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     dtype = amp_dtype(cfg.train.precision, ctx.device)
     scaler = torch.amp.GradScaler(ctx.device.type) if dtype == torch.float16 else None
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
-    return Components(model, loss, objective, optimizer, scheduler, scaler, autocast)
+    ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    initial = snapshot(model) if cfg.optim.wise_ft_alpha < 1 else None
+    return Components(model, loss, objective, optimizer, scheduler, scaler, autocast, ema, initial)
 
 
 def train_step(c: Components, batch: dict, grad_clip_norm: float):
@@ -167,6 +172,8 @@ def train_step(c: Components, batch: dict, grad_clip_norm: float):
         c.scaler.update()
     else:
         c.optimizer.step()
+    if c.ema is not None:
+        c.ema.update(c.model)
     c.scheduler.step()
     return loss.detach(), teacher_feats
 
@@ -184,7 +191,7 @@ class Meter:
         if not self.steps:  # nothing trained since the last report (e.g. an epoch end right after a log step)
             return {}
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        return {"train/loss": self.loss_sum / max(self.steps, 1),
+        return {"train/loss": float(self.loss_sum) / self.steps,
                 "train/samples_per_s": self.samples * world_size / elapsed,
                 "train/data_wait_frac": self.data_time / elapsed}
 
@@ -199,7 +206,7 @@ def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: in
         checkpoint_dir = tempfile.mkdtemp(prefix="raykd-ckpt-")
         ckpt.save_state(checkpoint_dir, model=c.model, loss=c.loss, optimizer=c.optimizer,
                         scheduler=c.scheduler, scaler=c.scaler, step=step, epoch=epoch,
-                        batches_done=batches_done, config=config_to_dict(cfg))
+                        batches_done=batches_done, config=config_to_dict(cfg), ema=c.ema)
     ctx.report(metrics, checkpoint_dir)
     if checkpoint_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -211,7 +218,8 @@ def _resume(c: Components, ctx: LoopContext) -> tuple[int, int, int]:
     state = ctx.load_checkpoint()
     if state is None:
         return 0, 0, 0
-    ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler)
+    ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler,
+                 ema=c.ema)
     return state["step"], state["epoch"], state["batches_done"]
 
 
@@ -239,7 +247,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             step, batches_done = step + 1, batches_done + 1
             meter.steps += 1
             meter.samples += batch["image"].shape[0]
-            meter.loss_sum += loss.item()
+            meter.loss_sum += loss  # a tensor: no device sync until the report
             if episode_feats is not None and teacher_feats is not None:
                 episode_feats.append(teacher_feats.float())
             done = bool(t.max_steps and step >= t.max_steps)
@@ -275,7 +283,7 @@ def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
     """Rank 0's evaluation after `epoch`; the evaluator decides which tasks are due (raykd.train.evaluation)."""
     if ctx.evaluate is None or ctx.rank != 0:
         return {}
-    return ctx.evaluate(c.model, epoch)
+    return ctx.evaluate(evaluation_model(c.model, c.ema, c.initial_state, cfg.optim.wise_ft_alpha), epoch)
 
 
 def train_loop_per_worker(loop_config: dict) -> None:

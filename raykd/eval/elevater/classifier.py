@@ -10,6 +10,7 @@ The optimiser is AdamW with a cosine schedule over ``epochs``; a batch of one is
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +26,13 @@ from raykd.eval.features import preprocess_uint8
 @dataclass
 class FitConfig:
     lr: float = 1e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.0
     epochs: int = 10
-    batch_size: int = 32
+    batch_size: int = 64
     seed: int = 0
     multilabel: bool = False
+    momentum: float = 0.9
+    warmup_epochs: int = 5
 
 
 class LinearHead(nn.Module):
@@ -120,6 +123,16 @@ class ImageInputs(Inputs):
 
 
 # ---------------------------------------------------------------------------------------------- train, predict
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR factor at a step: linear from 1/warmup to 1 over ``warmup_steps``, then cosine down to 0."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
 def _loss(logits: torch.Tensor, targets: torch.Tensor, multilabel: bool) -> torch.Tensor:
     if multilabel:
         return F.binary_cross_entropy_with_logits(logits, targets.float())
@@ -132,9 +145,10 @@ def train(module: nn.Module, inputs: Inputs, targets: np.ndarray, cfg: FitConfig
     ``cfg.epochs`` shuffled epochs; ``on_epoch(epoch)`` runs after each. Returns ``module``."""
     module.to(device).train()
     params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(1, cfg.epochs * -(-len(inputs) // cfg.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    per_epoch = -(-len(inputs) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(min(cfg.warmup_epochs, cfg.epochs // 2) * per_epoch,
+                                                                 max(1, cfg.epochs * per_epoch)))
     gen = torch.Generator().manual_seed(cfg.seed)
     y = torch.as_tensor(targets)
     with torch.enable_grad():
@@ -168,15 +182,19 @@ def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_tar
                   device: torch.device, val: tuple[Inputs, np.ndarray, Callable] | None = None
                   ) -> tuple[nn.Module, float]:
     """Train a fresh ``make()``; with ``val = (inputs, targets, score_fn(targets, probs) -> float)`` the
-    validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``;
-    a non-finite score counts as 0). Without ``val`` the score is NaN."""
+    validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``).
+    A fit that diverges (non-finite validation probabilities at any epoch) scores 0. Without ``val`` the
+    score is NaN."""
     scores: list[float] = []
 
     def on_epoch(_: int) -> None:
         if val is not None:
-            value = val[2](val[1], predict(module, val[0], device))
-            scores.append(value if np.isfinite(value) else 0.0)
+            probs = predict(module, val[0], device)
+            value = val[2](val[1], probs) if np.isfinite(probs).all() else float("nan")
+            scores.append(value)
 
     module = make()
     train(module, train_inputs, train_targets, cfg, device, on_epoch)
-    return module, (max(scores) if scores else float("nan"))
+    if not scores:
+        return module, float("nan")
+    return module, (max(scores) if np.isfinite(scores).all() else 0.0)

@@ -70,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", default=None, help="few-shot sampling seeds (default 0,1,2; full-shot: 0)")
     p.add_argument("--no-tuning", action="store_true", help="skip the lr x weight-decay search; use --lr / --wd")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate with --no-tuning (default 1e-3)")
-    p.add_argument("--wd", type=float, default=1e-4, help="weight decay with --no-tuning (default 1e-4)")
+    p.add_argument("--wd", type=float, default=0.316, help="weight decay with --no-tuning (default 0.316)")
     p.add_argument("--search-lrs", default=None, help="learning-rate grid of the search (default 1e-6,...,1e-1)")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs per fit (default 10)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of each search fit (default 10)")
+    p.add_argument("--final-extra-epochs", type=int, default=40,
+                   help="extra epochs of the final fit (default 40: it trains 10 + 40)")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     p.add_argument("--feature-batch-size", type=int, default=256, help="encoding batch size (default 256)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor, fractions allowed")
@@ -86,15 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_options(args: argparse.Namespace) -> EvalOptions:
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--feature-batch-size", args.feature_batch_size)):
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
+    for flag, value, least in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 2),
+                               ("--feature-batch-size", args.feature_batch_size, 1),
+                               ("--final-extra-epochs", args.final_extra_epochs, 0)):
+        if value < least:
+            raise ValueError(f"{flag} must be >= {least}, got {value}")
     if args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
         raise ValueError("--cpus-per-actor must be > 0 and --gpus-per-actor >= 0")
     space = SearchSpace(parse_grid(args.search_lrs)) if args.search_lrs else SearchSpace()
     return EvalOptions(tune=not args.no_tuning, lr=args.lr, weight_decay=args.wd, epochs=args.epochs,
-                       batch_size=args.batch_size, feature_batch_size=args.feature_batch_size, space=space,
+                       final_extra_epochs=args.final_extra_epochs, batch_size=args.batch_size, feature_batch_size=args.feature_batch_size, space=space,
                        num_threads=None if args.serial else max(1, int(args.cpus_per_actor)))
 
 

@@ -35,12 +35,17 @@ ZEROSHOT_LOGIT_SCALE = 100.0
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """How the trained modes train and search. ``lr`` / ``weight_decay`` are used with ``tune=False``."""
+    """How the trained modes train and search (defaults: the toolkit's CLIP configs and command line).
+
+    ``lr`` / ``weight_decay`` are used with ``tune=False``. Search fits train ``epochs``; the final fit
+    ``epochs + final_extra_epochs`` (the toolkit's ``END_EPOCH`` 10 and ``EXTRA_FINAL_TRAIN_EPOCH`` 40).
+    """
     tune: bool = True
     lr: float = 1e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.316
     epochs: int = 10
-    batch_size: int = 32
+    final_extra_epochs: int = 40
+    batch_size: int = 64
     feature_batch_size: int = 256
     val_fraction: float = 0.2
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -99,11 +104,15 @@ def _train_and_predict(make: Callable[[], torch.nn.Module], inputs: Inputs, targ
         hparams = choose_hparams(make, SubsetInputs(inputs, search_index), targets[search_index],
                                  [labels[i] for i in search_index], data, opts, seed, device)
         hparams["search_images"] = int(len(search_index))
-    cfg = FitConfig(hparams["lr"], hparams["weight_decay"], opts.epochs, opts.batch_size, seed,
-                    data.spec.multilabel)
+    cfg = FitConfig(hparams["lr"], hparams["weight_decay"], opts.epochs + opts.final_extra_epochs, opts.batch_size,
+                    seed, data.spec.multilabel)
     module, _ = fit_and_track(make, inputs, targets, cfg, device)
+    probs = predict(module, test_inputs, device, opts.feature_batch_size)
+    if not np.isfinite(probs).all():
+        raise FloatingPointError(f"the final classifier diverged (lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, "
+                                 f"{cfg.epochs} epochs): non-finite test predictions")
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return ModeOutput(predict(module, test_inputs, device, opts.feature_batch_size), trainable, len(inputs), hparams)
+    return ModeOutput(probs, trainable, len(inputs), hparams)
 
 
 def _search_index(data: ElevaterData, pool_labels: list[list[int]], shots_full: bool, seed: int) -> np.ndarray | None:
