@@ -32,9 +32,9 @@ def _check_pretrained(tower: TowerConfig, modality: str) -> None:
         if tower.pretrained.split(".")[-1] not in names:
             raise ValueError(f"{option}: unknown torchvision weights '{tower.pretrained}' for {tower.name}; valid: {names}")
     elif tower.builder == "timm":
-        from raykd.models.timm_towers import _model_name
+        from raykd.models.timm_towers import timm_model_name
 
-        _model_name(tower, f"model.{modality}")  # unknown names / tags raise ValueError
+        timm_model_name(tower, f"model.{modality}")  # unknown names / tags raise ValueError
 
 
 def _check_tower_options(tower: TowerConfig, modality: str) -> None:

@@ -57,7 +57,7 @@ def unavailable(option: str, what: str, source: str, destination: str, err: Exce
     """A PretrainedUnavailableError naming `option.field`, saying what to download and where to put it."""
     cause = f" ({type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]})" if err else ""
     return PretrainedUnavailableError(
-        f"{option}.{field}: {what} are not available offline{cause}. Download {source} and put it at "
+        f"{option}.{field}: {what} could not be loaded (offline, and not in the local cache){cause}. Download {source} and put it at "
         f"{destination} (on a networked machine the library fetches it there itself), or set "
         f"{option}.weights to a local weights file.")
 

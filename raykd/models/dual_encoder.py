@@ -22,6 +22,11 @@ from raykd.models.towers import Tower, build_tower
 
 
 class DualEncoder(nn.Module):
+    """Image tower + head, text tower + head, and a learnable logit scale (CLIP, Radford et al. 2021).
+
+    `lock_image` / `lock_text` freeze a whole tower here (configs lock through `build_tower`);
+    `locked[name]` is True while a tower has no trainable parameter (it then runs under no_grad)."""
+
     def __init__(self, image: Tower, text: Tower, image_head: nn.Module, text_head: nn.Module, *,
                  init_logit_scale: float = 1 / 0.07, max_logit_scale: float = 100.0,
                  learn_logit_scale: bool = True, lock_image: bool = False, lock_text: bool = False):

@@ -65,11 +65,9 @@ def prompt_parts(tok, template: str = "") -> tuple[list[int], list[int], list[in
     template = template or (ROBERTA_TEMPLATE if tok.mask_token == "<mask>" else BERT_TEMPLATE)
     if template.count("{sentence}") != 1 or template.count("{mask}") != 1:
         raise ValueError(f"model.text.prompt_template needs one '{{sentence}}' and one '{{mask}}': {template!r}")
-    before, after = (tok(part.replace("{mask}", tok.mask_token), add_special_tokens=False)["input_ids"]
-                     for part in template.split("{sentence}"))
-    prefix, suffix = before, after
-    marker = tok.unk_token_id
-    lead = tok.build_inputs_with_special_tokens([marker]).index(marker)
+    prefix, suffix = (tok(part.replace("{mask}", tok.mask_token), add_special_tokens=False)["input_ids"]
+                      for part in template.split("{sentence}"))
+    lead = tok.build_inputs_with_special_tokens([-1]).index(-1)  # special tokens before the text ([CLS], <s>)
     return prefix, suffix, tok.build_inputs_with_special_tokens(prefix + suffix), lead + len(prefix)
 
 
@@ -231,4 +229,5 @@ def sbert_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model[0].auto_model, option)
     tokenizer = HFTokenizer(model.tokenizer.name_or_path, cfg.max_seq_length, cfg.cache_dir)
-    return Tower(model, int(model.get_sentence_embedding_dimension()), _sbert_encode, tokenizer=tokenizer)
+    width = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # renamed in ST 5
+    return Tower(model, int(width()), _sbert_encode, tokenizer=tokenizer)

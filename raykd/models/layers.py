@@ -51,11 +51,14 @@ class _FirstUse(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(out)):
+            return out  # metadata (`.dtype`, `.shape`, `.size()`): not a use of the values
         for leaf in tree_leaves((args, kwargs)):
             name = self.names.get(id(leaf)) if isinstance(leaf, torch.Tensor) else None
             if name is not None and name not in self.order:
                 self.order[name] = len(self.order)
-        return func(*args, **kwargs)
+        return out
 
 
 def first_use_order(module: nn.Module, inputs) -> dict[str, int]:
@@ -65,7 +68,7 @@ def first_use_order(module: nn.Module, inputs) -> dict[str, int]:
     module.eval()
     try:
         with torch.no_grad(), _FirstUse(names) as tracer:
-            module(inputs)
+            module.forward(inputs)  # not __call__: a compiled tower would trace through dynamo
     finally:
         for m, training in modes.items():
             m.training = training

@@ -49,6 +49,24 @@ def _pretrained_error(cfg: TowerConfig, option: str, err: Exception | None = Non
     return unavailable(option, f"open_clip weights {cfg.name}/{cfg.pretrained}", url, str(target), err)
 
 
+def _cached(cfg: TowerConfig) -> bool:
+    """Whether the weights for `cfg.pretrained` are already on disk (a file, the HF cache, the URL cache)."""
+    import open_clip
+
+    if Path(cfg.pretrained).is_file():
+        return True
+    pcfg = open_clip.get_pretrained_cfg(cfg.name, cfg.pretrained) or {}
+    if pcfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(pcfg["hf_hub"])
+        found = try_to_load_from_cache(repo, filename or "open_clip_pytorch_model.bin", cache_dir=cfg.cache_dir or None)
+        if isinstance(found, str):
+            return True
+    url = pcfg.get("url", "")
+    return bool(url) and (Path(cfg.cache_dir or Path.home() / ".cache/clip") / os.path.basename(url)).is_file()
+
+
 def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
     """The full open_clip model (both halves) from an inline config or a registered name + tag."""
     import open_clip
@@ -67,6 +85,8 @@ def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
         tags = open_clip.list_pretrained_tags_by_model(cfg.name)
         if tag not in tags:
             raise ValueError(f"{option}.pretrained: unknown tag '{tag}' for open_clip model {cfg.name}; valid: {tags}")
+    if tag and offline() and not _cached(cfg):
+        raise _pretrained_error(cfg, option)
     kwargs = {"force_image_size": cfg.image_size} if cfg.image_size else {}
     try:
         return open_clip.create_model(cfg.name, pretrained=tag, cache_dir=cfg.cache_dir or None, **kwargs)

@@ -14,7 +14,7 @@ from raykd.data.transforms import ImageSpec
 from raykd.models._registry import Tower, enable_grad_checkpointing, register_tower, unavailable, unknown_name_error
 
 
-def _model_name(cfg: TowerConfig, option: str) -> str:
+def timm_model_name(cfg: TowerConfig, option: str) -> str:
     """'name' or 'name.tag' to hand to timm; unknown names and tags fail with close matches."""
     import timm
 
@@ -65,7 +65,7 @@ def _call(model, images):
 def timm_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     import timm.data
 
-    model = _create(_model_name(cfg, option), cfg, option)
+    model = _create(timm_model_name(cfg, option), cfg, option)
     data = timm.data.resolve_data_config({}, model=model)
     spec = ImageSpec(size=cfg.image_size or int(data["input_size"][-1]), mean=tuple(data["mean"]), std=tuple(data["std"]))
     if cfg.grad_checkpointing:

