@@ -87,6 +87,9 @@ def validate(cfg: Config) -> None:
     get_loss(cfg.loss.name, **cfg.loss.hparams)  # raises on an unknown or ill-typed hparam
     if cfg.train.num_workers < 1 or cfg.train.batch_size < 1:
         raise ValueError("train.num_workers and train.batch_size must be >= 1")
+    from raykd.train.evaluation import task_schedule
+
+    task_schedule(cfg)  # eval.<task>.options the task does not accept fail here, before Ray starts
 
 
 def check(cfg: Config) -> dict:

@@ -2,7 +2,7 @@
 
     raykd eval --checkpoint PATH | --run-dir DIR  [--tasks all|image|text|zeroshot,linear,...]
                [--data-root DIR] [--datasets a,b] [--out DIR] [--clip-benchmark [DIR]] [--model-name NAME]
-               [--option TASK.KEY=VALUE ...] [--batch-size N] [--device auto|cpu|cuda[:i]] [--ray]
+               [--option TASK.KEY=VALUE ...] [--batch-size N] [--device auto|cpu|cuda[:i]] [--threads N] [--ray]
 
 Data: ``--data-root`` (layout: :mod:`raykd.eval.datasets`); without it, the built-in cache (the checkpoint's
 ``data.builtin_root`` or ``$RAYKD_CACHE/builtin``) with the evaluation views of ``shapes`` and ``digits``
@@ -19,6 +19,7 @@ user errors raise ValueError / FileNotFoundError (``raykd.cli`` prints them and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -47,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help="output folder (default <run-dir>/eval/step-<step> or <checkpoint>/eval)")
     p.add_argument("--clip-benchmark", nargs="?", const="", default=None, metavar="DIR",
                    help="also write CLIP_benchmark JSON per (data set, task) to DIR (default <out>/clip_benchmark)")
-    p.add_argument("--model-name", default="", help="model name in CLIP_benchmark files (default <run.name>-step<step>)")
+    p.add_argument("--model-name", default="",
+                   help="model name in CLIP_benchmark files (default <run.name>-step<step>)")
     p.add_argument("--option", action="append", default=[], metavar="TASK.KEY=VALUE",
                    help="task keyword argument, YAML value, e.g. linear_probe.solver=torch (repeatable)")
     p.add_argument("--batch-size", type=int, default=256, help="feature-extraction batch size")
     p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:1")
-    p.add_argument("--ray", action="store_true", help="one Ray actor per data set (a GPU each when the cluster has them)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch and BLAS (scikit-learn); 0 keeps the libraries' defaults")
+    p.add_argument("--ray", action="store_true",
+                   help="one Ray actor per data set (a GPU each when the cluster has them)")
     return p
 
 
@@ -124,11 +129,26 @@ def data_root(args, cfg, datasets: list[str] | None) -> Path:
     from raykd.data.builtin import list_builtin
     from raykd.eval.builtin import prepare_data_root
 
-    named = [n for n in datasets or [] if n in list_builtin()]
-    names = named if datasets else None
-    if not args.data_root:
-        return prepare_data_root(None, builtin_root=cfg.data.builtin_root or None, names=names)
-    return prepare_data_root(args.data_root, names=names or None)
+    names = [n for n in datasets if n in list_builtin()] if datasets else None  # None: every built-in set
+    return prepare_data_root(args.data_root or None, builtin_root=cfg.data.builtin_root or None, names=names)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """At most ``n`` torch intra-op and BLAS/OpenMP threads inside the block (``n`` = 0: unchanged). On a
+    busy machine fewer threads avoid spin-wait stalls (scikit-learn fits were seen 25x slower with 2)."""
+    if n <= 0:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -237,8 +257,9 @@ def main(argv: list[str]) -> int:
     if args.ray:
         results = run_ray(checkpoint_dir, groups, root, options, args.batch_size)
     else:
-        model = load_checkpoint_model(str(checkpoint_dir)).to(device)
-        results = run_local(model, groups, root, options, args.batch_size)
+        with cpu_threads(args.threads):
+            model = load_checkpoint_model(str(checkpoint_dir)).to(device)
+            results = run_local(model, groups, root, options, args.batch_size)
     errors = results.pop(ERRORS, {})
     model_name = args.model_name or f"{cfg.run.name}-step{step}"
     record = {"checkpoint": str(checkpoint_dir), "step": step, "epoch": epoch, "model": model_name,

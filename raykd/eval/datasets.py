@@ -21,8 +21,11 @@ task functions' parameter names::
                     SICKRelatedness         SentEval/data/downstream/SICK/SICK_test_annotated.txt or SICK/SICK.txt
     passages        msmarco                 msmarco/{collection.tsv, queries.dev.small.tsv, qrels.dev.tsv}
     triplets        wikisections            wikisections/test.csv
-    word_pairs      RG65, SimLex999,        word_similarity/<name>.txt (or .csv), "word1;word2;score" lines
-                    WordSim353
+    word_pairs      RG65, SimLex999,        word_similarity/<name>.txt (or .csv): "word1;word2;score" lines or
+                    WordSim353                the published tab / comma layouts (see readers.read_word_pairs)
+
+The built-in ``shapes`` and ``digits`` sets are written in this layout (classification + captions) by
+:mod:`raykd.eval.builtin`.
 """
 from __future__ import annotations
 

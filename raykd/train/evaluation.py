@@ -29,17 +29,15 @@ from raykd.config.schema import Config, eval_task_names
 
 
 def task_schedule(cfg: Config) -> dict[str, int]:
-    """``{task: every_n_epochs}`` of the tasks enabled during training. Raises ValueError for a negative
-    frequency, options a task does not accept, or a task section the registry does not know."""
+    """``{task: every_n_epochs}`` of the tasks enabled during training. Raises ValueError for options a task
+    does not accept, or a task section the registry does not know."""
     from raykd.eval.runner import validate_options
 
     if not cfg.eval.during_training:
         return {}
     schedule = {}
     for name in eval_task_names():
-        section = getattr(cfg.eval, name)
-        if section.every_n_epochs < 0:
-            raise ValueError(f"eval.{name}.every_n_epochs must be >= 0, got {section.every_n_epochs}")
+        section = getattr(cfg.eval, name)  # every_n_epochs >= 0 is checked by the config itself
         try:
             validate_options(name, section.options)
         except ValueError as err:
@@ -95,6 +93,7 @@ def epoch_evaluator(cfg: Config) -> Optional[Callable[[Any, int], dict]]:
         raise ValueError(f"eval.datasets: no data set {unclaimed} under {root} for tasks {list(schedule)}")
     for task, reason in skipped_tasks(list(schedule), groups, root, datasets).items():
         print(f"[raykd] eval: {task} skipped: {reason}", flush=True)
+        del schedule[task]
     loaded = {key: ds.load_dataset(key[0], root, key[1]) for key in groups}
     options = {t: dict(getattr(cfg.eval, t).options) for t in schedule}
 
@@ -107,6 +106,9 @@ def epoch_evaluator(cfg: Config) -> Optional[Callable[[Any, int], dict]]:
 
 def _run_due(model, epoch: int, due: set[str], groups: dict, loaded: dict, options: dict,
              batch_size: int) -> dict:
+    import torch
+    from threadpoolctl import threadpool_limits
+
     from raykd.eval.features import FeatureCache
     from raykd.eval.runner import run_task
 
@@ -114,14 +116,16 @@ def _run_due(model, epoch: int, due: set[str], groups: dict, loaded: dict, optio
     if not due:
         return metrics
     start, cache = time.perf_counter(), FeatureCache()  # one cache per evaluation: the weights change
-    for (kind, name), tasks in groups.items():
-        for task in (t for t in tasks if t in due):
-            try:
-                metrics |= run_task(task, model, loaded[(kind, name)], name, cache=cache, batch_size=batch_size,
-                                    **options[task])
-            except Exception as exc:  # noqa: BLE001 - one failed metric must not end the training run
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                print(f"[raykd] eval: {task}/{name} failed after epoch {epoch}: {detail}", flush=True)
+    # scikit-learn's BLAS would otherwise start a thread per core, beside the idle workers' own threads
+    with threadpool_limits(torch.get_num_threads()):
+        for (kind, name), tasks in groups.items():
+            for task in (t for t in tasks if t in due):
+                try:
+                    metrics |= run_task(task, model, loaded[(kind, name)], name, cache=cache,
+                                        batch_size=batch_size, **options[task])
+                except Exception as exc:  # noqa: BLE001 - one failed metric must not end the training run
+                    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                    print(f"[raykd] eval: {task}/{name} failed after epoch {epoch}: {detail}", flush=True)
     print(f"[raykd] eval after epoch {epoch}: {', '.join(sorted(due))} in {time.perf_counter() - start:.1f} s",
           flush=True)
     return metrics

@@ -85,3 +85,8 @@ def test_python_dash_m_entry_point():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "quickstart.yaml: OK" in out.stdout
+
+
+def test_bad_eval_task_option_fails_at_check(capsys):
+    code = main(["check", str(REPO / "recipes/quickstart.yaml"), "--set", "eval.zeroshot.options={bogus: 1}"])
+    assert code == 2 and "bogus" in capsys.readouterr().err

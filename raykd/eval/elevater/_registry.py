@@ -12,7 +12,7 @@ time works there too).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 METRICS = ("accuracy", "mean-per-class", "11point_mAP", "roc_auc")  # ELEVATER's TEST.METRIC names
 FORMATS = ("iris", "coco")
@@ -56,9 +56,8 @@ class ElevaterDataset:
     classnames: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
     search_shots: int | None = None
-    num_test: int | None = None
+    num_test: int | None = None  # the manifest's test-set size (informational)
     builtin: str | None = None  # the raykd built-in set whose images this is written from
-    notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:

@@ -1,13 +1,16 @@
-"""``raykd eval elevater``: evaluate a checkpoint on ELEVATER data sets, one Ray actor per work item.
+"""``raykd eval elevater``: evaluate a checkpoint on ELEVATER data sets in parallel, on Ray actors.
 
     raykd eval elevater --checkpoint RUN_OR_CHECKPOINT --data-root DIR [--datasets cifar-10,dtd ...]
         [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
-        [--cpus-per-actor 1] [--gpus-per-actor 0.25] [--serial] [--out DIR]
+        [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25]
+        [--serial] [--out DIR]
 
-Work items are data set x mode x shots x seed (zero-shot: one per data set). Built-in ``shapes`` / ``digits``
-are written in ELEVATER layout under ``--data-root`` when asked for and missing. User errors raise ValueError
-or FileNotFoundError (``raykd eval`` prints them and exits 2); a data set that is incomplete or fails is
-reported in the table and the others keep their results (exit status 1).
+Work items are data set x mode x shots x seed (zero-shot: one per data set). An actor runs a data set's items
+(``--actor-per dataset``, the default) or one item (``--actor-per item``) at a time; as many actors as the
+cluster holds are kept busy, each taking the next one when done (``--max-actors 0``: a fresh actor each).
+Built-in ``shapes`` / ``digits`` are written in ELEVATER layout under ``--data-root`` when asked for and
+missing. User errors raise ValueError or FileNotFoundError (``raykd eval`` prints them and exits 2); a data
+set that is incomplete or fails is reported in the table and the others keep their results (exit status 1).
 """
 from __future__ import annotations
 
@@ -77,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra epochs of the final fit (default 40: it trains 10 + 40)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     p.add_argument("--feature-batch-size", type=int, default=256, help="encoding batch size (default 256)")
+    p.add_argument("--actor-per", choices=("dataset", "item"), default="dataset",
+                   help="what an actor runs at a time: a data set's items (sharing its features; default) or "
+                        "one data set x mode x shots x seed")
+    p.add_argument("--max-actors", default="auto",
+                   help="actors kept busy, each taking the next data set (or item) when done: 'auto' = as many "
+                        "as the cluster holds at once; 0 = a fresh actor per data set (or item)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor, fractions allowed")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: current or a local one)")
@@ -95,10 +104,22 @@ def make_options(args: argparse.Namespace) -> EvalOptions:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
     if args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
         raise ValueError("--cpus-per-actor must be > 0 and --gpus-per-actor >= 0")
+    if args.max_actors != "auto" and not (args.max_actors.isdigit()):
+        raise ValueError(f"--max-actors: expected 'auto' or a number >= 0, got {args.max_actors!r}")
     space = SearchSpace(parse_grid(args.search_lrs)) if args.search_lrs else SearchSpace()
     return EvalOptions(tune=not args.no_tuning, lr=args.lr, weight_decay=args.wd, epochs=args.epochs,
-                       final_extra_epochs=args.final_extra_epochs, batch_size=args.batch_size, feature_batch_size=args.feature_batch_size, space=space,
+                       final_extra_epochs=args.final_extra_epochs, batch_size=args.batch_size,
+                       feature_batch_size=args.feature_batch_size, space=space,
                        num_threads=None if args.serial else max(1, int(args.cpus_per_actor)))
+
+
+def _seeds(mode: str, shots: int, seeds: list[int] | None) -> list[int]:
+    """Zero-shot: [0]; else the given seeds, or 0, 1, 2 for few-shot and 0 for full-shot (as ELEVATER)."""
+    if mode == "zeroshot":
+        return [0]
+    if seeds is not None:
+        return seeds
+    return [0] if shots == FULL else list(FEW_SHOT_SEEDS)
 
 
 def make_items(args: argparse.Namespace, specs: list, options: EvalOptions) -> list[WorkItem]:
@@ -107,14 +128,9 @@ def make_items(args: argparse.Namespace, specs: list, options: EvalOptions) -> l
         if mode not in MODES:
             raise ValueError(f"--mode: unknown mode {mode!r}; choose from {sorted(MODES)}")
     shots, seeds = parse_shots(args.shots), _ints(args.seeds, "--seeds")
-    items = []
-    for spec in specs:
-        for mode in dict.fromkeys(modes):
-            for k in ([0] if mode == "zeroshot" else dict.fromkeys(shots)):
-                chosen = [0] if k in (0, FULL) and seeds is None else (seeds or list(FEW_SHOT_SEEDS))
-                for seed in ([0] if mode == "zeroshot" else chosen):
-                    items.append(WorkItem(spec, mode, k, seed, str(args.data_root), options))
-    return items
+    return [WorkItem(spec, mode, k, seed, str(args.data_root), options)
+            for spec in specs for mode in dict.fromkeys(modes)
+            for k in ([0] if mode == "zeroshot" else dict.fromkeys(shots)) for seed in _seeds(mode, k, seeds)]
 
 
 def load_checkpoint_model(path: str) -> Any:
@@ -154,17 +170,22 @@ def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemRe
         return run_serial(model, items, report)
     import ray
 
-    from raykd.eval.elevater.parallel import run_parallel
+    from raykd.eval.elevater.parallel import cluster_capacity, group_items, run_parallel
 
     started = not ray.is_initialized()
     if started:
         ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False,
                  **({} if args.ray_address else {"num_cpus": os.cpu_count()}))
     try:
-        print(f"running {len(items)} work items as Ray actors ({args.cpus_per_actor:g} CPU, "
+        units = len(group_items(items, args.actor_per))
+        max_actors = (cluster_capacity(args.cpus_per_actor, args.gpus_per_actor) if args.max_actors == "auto"
+                      else int(args.max_actors) or None)
+        print(f"running {len(items)} work items ({units} {args.actor_per} units) on "
+              f"{min(max_actors or units, units)} Ray actors ({args.cpus_per_actor:g} CPU, "
               f"{args.gpus_per_actor:g} GPU each)", flush=True)
-        return run_parallel(factory, items, num_cpus_per_actor=args.cpus_per_actor,
-                            num_gpus_per_actor=args.gpus_per_actor, on_result=report)
+        return run_parallel(factory, items, group=args.actor_per, max_actors=max_actors,
+                            num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor,
+                            on_result=report)
     finally:
         if started:
             ray.shutdown()
@@ -177,6 +198,8 @@ def main(argv: list[str]) -> int:
     find_checkpoint(args.checkpoint)  # FileNotFoundError before anything starts
     if not Path(args.data_root).is_dir():
         raise FileNotFoundError(f"--data-root: folder not found: {args.data_root}")
+    # actors may run elsewhere (another working directory, another node with the same shared paths)
+    args.checkpoint, args.data_root = Path(args.checkpoint).resolve(), Path(args.data_root).resolve()
     names = _split(args.datasets) or list(catalogue.ELEVATER_20)
     specs = list({s.name: s for s in (get_dataset(n) for n in names)}.values())
     items = make_items(args, specs, make_options(args))

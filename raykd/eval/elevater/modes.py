@@ -27,7 +27,7 @@ from raykd.eval.elevater.metrics import get_metric
 from raykd.eval.elevater.reader import ElevaterData
 from raykd.eval.elevater.sampling import sample_few_shot, split_train_val
 from raykd.eval.elevater.search import SearchSpace, search
-from raykd.eval.features import FeatureCache, extract_image_features, model_device
+from raykd.eval.features import FeatureCache, extract_image_features, inference, model_device
 from raykd.eval.tasks.zeroshot import zeroshot_classifier
 
 ZEROSHOT_LOGIT_SCALE = 100.0
@@ -147,9 +147,8 @@ def run_finetune(model: Any, data: ElevaterData, opts: EvalOptions, *, train_ind
     device, spec = model_device(model), model.image_spec
     pool = data.train.subset(train_index)
     inputs = ImageInputs(pool.images, spec)
-    with torch.no_grad():
-        probe = inputs.batch(np.arange(min(2, len(inputs))), device)
-        dim = model.image_head(model.image(probe)).shape[1]
+    with inference(model):  # eval mode: probing the width must not touch BatchNorm statistics
+        dim = model.image_head(model.image(inputs.batch(np.arange(min(2, len(inputs))), device))).shape[1]
 
     def make() -> torch.nn.Module:
         return ImageClassifier(model, dim, data.spec.num_classes)

@@ -185,7 +185,8 @@ def dataset_folder(data_root: str | Path, spec: ElevaterDataset) -> Path:
     return Path(data_root) / spec.root_folder
 
 
-def missing_files(data_root: str | Path, spec: ElevaterDataset, splits: Sequence[str] = ("train", "test")) -> list[Path]:
+def missing_files(data_root: str | Path, spec: ElevaterDataset,
+                  splits: Sequence[str] = ("train", "test")) -> list[Path]:
     """Files the manifest names for ``splits`` (and the label map) that are absent, in manifest order."""
     folder = dataset_folder(data_root, spec)
     names = [spec.labelmap] if spec.labelmap else []
@@ -228,7 +229,8 @@ def resolve_classnames(spec: ElevaterDataset, labelmap: list[str] | None) -> tup
     return [n.replace("_", " ") for n in labelmap], spec.classnames_source
 
 
-def load_dataset(data_root: str | Path, spec: ElevaterDataset, splits: Sequence[str] = ("train", "test")) -> ElevaterData:
+def load_dataset(data_root: str | Path, spec: ElevaterDataset,
+                 splits: Sequence[str] = ("train", "test")) -> ElevaterData:
     """Read ``splits`` of ``spec`` under ``data_root`` (index files and label map now, images lazily).
 
     Raises FileNotFoundError naming every missing file; ValueError for a malformed index or label map

@@ -119,5 +119,6 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
     return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric,
                       value=metrics[item.spec.metric], metrics=metrics, n_train=out.n_train, n_test=len(data.test),
                       num_classes=item.spec.num_classes, classnames_source=data.classnames_source,
-                      hparams=out.hparams, params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
+                      hparams=out.hparams,
+                      params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
                       seconds=time.perf_counter() - start, probs=out.probs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raykd.eval.readers._files import open_text, require_file
+from raykd.eval.readers._files import names_file, open_text, require_file
 
 _PATH_HEADERS = {"filepath", "image", "image_path", "path", "file", "filename", "file_name", "url"}
 _TEXT_HEADERS = {"caption", "captions", "title", "text", "sentence"}
@@ -30,6 +30,7 @@ class CaptionData:
             raise ValueError("captions and caption_image differ in length")
 
 
+@names_file("COCO captions file")
 def read_coco_captions(json_path: str | Path, image_dir: str | Path) -> CaptionData:
     """MS-COCO ``captions_val{2014,2017}.json``: ``{"images": [{"id", "file_name"}],
     "annotations": [{"image_id", "caption"}]}``. Images keep the file's order; paths join ``image_dir``."""
@@ -41,6 +42,7 @@ def read_coco_captions(json_path: str | Path, image_dir: str | Path) -> CaptionD
     return CaptionData(images, [a["caption"].strip() for a in anns], [index[a["image_id"]] for a in anns])
 
 
+@names_file("Karpathy split file")
 def read_karpathy(json_path: str | Path, image_dir: str | Path, split: str = "test") -> CaptionData:
     """Karpathy split JSON (``dataset_coco.json``, ``dataset_flickr30k.json``): ``{"images": [{"filepath"
     (optional), "filename", "split", "sentences": [{"raw"}]}]}``; keeps the images of ``split``."""
@@ -55,6 +57,7 @@ def read_karpathy(json_path: str | Path, image_dir: str | Path, split: str = "te
     return CaptionData(images, captions, caption_image)
 
 
+@names_file("caption TSV")
 def read_caption_tsv(tsv_path: str | Path, image_dir: str | Path | None = None) -> CaptionData:
     """TSV of ``image_path<TAB>caption`` rows (an optional header such as ``filepath<TAB>caption`` is skipped).
 

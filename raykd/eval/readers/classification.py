@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raykd.eval.readers._files import require_dir, require_file
+from raykd.eval.readers._files import names_file, require_dir, require_file
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -25,6 +25,7 @@ def read_image_folder(folder: str | Path) -> tuple[list[str], np.ndarray, list[s
     return paths, np.asarray(labels, dtype=np.int64), classes
 
 
+@names_file("classification split (an .npz with 'images' and 'labels')")
 def read_npz_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """An ``.npz`` with ``images`` (uint8 ``[N, H, W, 3]``) and ``labels`` (int ``[N]``)."""
     with np.load(require_file(path, "classification split")) as data:

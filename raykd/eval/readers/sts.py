@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raykd.eval.readers._files import open_text, require_dir, require_file
+from raykd.eval.readers._files import names_file, naming_file, open_text, require_dir, require_file
 
 
 @dataclass
@@ -41,16 +41,21 @@ def read_senteval_sts(folder: str | Path) -> dict[str, SentencePairs]:
     out = {}
     for path in inputs:
         subset = path.name[len("STS.input."):-len(".txt")]
+        gold_path = require_file(folder / f"STS.gs.{subset}.txt", "STS gold file")
         pairs = [line.split("\t") for line in _lines(path)]
-        gold = _lines(require_file(folder / f"STS.gs.{subset}.txt", "STS gold file"))
+        gold = _lines(gold_path)
         if len(gold) != len(pairs):
             raise ValueError(f"{path} has {len(pairs)} lines but its gold file has {len(gold)}")
         keep = [i for i, g in enumerate(gold) if g.strip()]
-        out[subset] = SentencePairs([pairs[i][0] for i in keep], [pairs[i][1] for i in keep],
-                                    [float(gold[i]) for i in keep])
+        with naming_file(path, "STS input file (sentence1<TAB>sentence2 lines)"):
+            first, second = [pairs[i][0] for i in keep], [pairs[i][1] for i in keep]
+        with naming_file(gold_path, "STS gold file (one score a line)"):
+            scores = [float(gold[i]) for i in keep]
+        out[subset] = SentencePairs(first, second, scores)
     return out
 
 
+@names_file("STS-B file")
 def read_stsb_csv(path: str | Path) -> dict[str, SentencePairs]:
     """STS-Benchmark ``sts-test.csv``: tab-separated, score in column 4, sentences in columns 5 and 6
     (0-based; later columns, when present, are ignored)."""
@@ -58,6 +63,7 @@ def read_stsb_csv(path: str | Path) -> dict[str, SentencePairs]:
     return {"test": SentencePairs([r[5] for r in rows], [r[6] for r in rows], [float(r[4]) for r in rows])}
 
 
+@names_file("STS-B file")
 def read_stsb_tsv_gz(path: str | Path, split: str = "test") -> dict[str, SentencePairs]:
     """sentence-transformers' ``stsbenchmark.tsv.gz``: header ``split genre dataset year sid score
     sentence1 sentence2``; keeps the rows of ``split``."""
@@ -67,6 +73,7 @@ def read_stsb_tsv_gz(path: str | Path, split: str = "test") -> dict[str, Sentenc
                                   [float(r["score"]) for r in rows])}
 
 
+@names_file("SICK file")
 def read_sick(path: str | Path, split: str = "TEST") -> dict[str, SentencePairs]:
     """SICK-R: ``SICK_test_annotated.txt`` or the full ``SICK.txt`` (tab-separated with a header naming
     ``sentence_A``, ``sentence_B``, ``relatedness_score``; a ``SemEval_set`` column, when present, is

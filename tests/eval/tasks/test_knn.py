@@ -29,3 +29,16 @@ def test_separable_features_and_random_labels():
     rand = np.random.default_rng(5).integers(0, 4, size=400)
     out = knn(model, as_images(x[:300]), rand[:300], as_images(x[300:]), rand[300:], CLASSES, "rand")
     assert out["knn/rand/top1"] < 0.45  # chance 0.25
+
+
+def test_matches_sklearn_weighted_knn():
+    """scikit-learn's KNeighborsClassifier with cosine distance d = 1 - sim and weights exp((1 - d) / T)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = blobs(300, len(CLASSES), 6, separation=1.5, seed=3)  # overlapping blobs: not every vote is unanimous
+    k, t = 7, 0.1
+    ref = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute",
+                               weights=lambda d: np.exp((1 - d) / t)).fit(x[:200], y[:200])
+    votes = knn_votes(torch.as_tensor(x[:200]), torch.as_tensor(y[:200]), torch.as_tensor(x[200:]), len(CLASSES), k, t)
+    np.testing.assert_array_equal(votes.argmax(1).numpy(), ref.predict(x[200:]))
+    np.testing.assert_allclose((votes / votes.sum(1, keepdim=True)).numpy(), ref.predict_proba(x[200:]), atol=1e-5)

@@ -68,3 +68,19 @@ def test_features_api_and_unknown_solver():
     assert DEFAULT_C_GRID[0] < DEFAULT_C_GRID[-1]
     with pytest.raises(ValueError, match="sklearn"):
         linear_probe_features(x, y, x, y, solver="svm")
+
+
+def test_metrics_match_a_plain_sklearn_pipeline():
+    """Standardise with training statistics, fit LogisticRegression(C) on the whole training set, score the test set."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(300, len(CLASSES), 8, separation=2.0, seed=5)
+    out = linear_probe_features(x[:200], y[:200], x[200:], y[200:], len(CLASSES), grid=[0.3])
+    scaler = StandardScaler().fit(x[:200])
+    pred = LogisticRegression(C=0.3, max_iter=1000).fit(scaler.transform(x[:200]), y[:200]).predict(
+        scaler.transform(x[200:]))
+    assert out["top1"] == pytest.approx((pred == y[200:]).mean())
+    assert out["mean_per_class_recall"] == pytest.approx(balanced_accuracy_score(y[200:], pred))
+    assert 0.5 < out["top1"] < 1.0
