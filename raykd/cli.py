@@ -56,6 +56,16 @@ def cmd_data_make(args) -> int:
     return 0
 
 
+def cmd_data_convert(args) -> int:
+    from raykd.data.convert import convert
+
+    totals = convert(args.input, args.images_dir, args.out, shard_size=args.shard_size, sep=args.sep,
+                     image_key=args.image_key, caption_key=args.caption_key)
+    print(f"{args.out}: {totals['samples']} samples in {totals['shards']} shards, {totals['skipped']} rows skipped "
+          f"(listed in skipped.tsv); {totals['written_shards']} shards written, {totals['resumed_shards']} kept")
+    return 0
+
+
 def _eval_main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["elevater"]:
@@ -96,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="root folder (default $RAYKD_CACHE or ~/.cache/raykd)")
     p.add_argument("--train-size", type=int, default=None)
     p.set_defaults(fn=cmd_data_make)
+    p = data.add_parser("convert", help="a CSV/TSV of image paths + captions -> webdataset shards (resumable)")
+    p.add_argument("--input", required=True, help="the table, with a header row")
+    p.add_argument("--images-dir", default="", help="folder of relative image paths (default: the table's folder)")
+    p.add_argument("--out", required=True, help="shard folder; rerunning into it resumes")
+    p.add_argument("--shard-size", type=int, default=10000, help="rows per shard")
+    p.add_argument("--sep", default=None, help=r"column separator (default: '\t' for .tsv, else ',')")
+    p.add_argument("--image-key", default="filepath", help="column of image paths")
+    p.add_argument("--caption-key", default="title", help="column of captions")
+    p.set_defaults(fn=cmd_data_convert)
     return parser
 
 

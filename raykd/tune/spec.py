@@ -1,6 +1,6 @@
 """Sweep files: a base recipe, a search space over any config key, the metric and the scheduler.
 
-    # recipes/sweeps/losses-lr-shapes.yaml
+    # recipes/sweeps/losses.yaml
     recipe: ../quickstart.yaml           # the base recipe, relative to this file
     set: {train.epochs: 3}               # fixed overrides of the recipe (like --set), optional
     metric: zeroshot/shapes/top1         # a key the training loop reports
@@ -56,6 +56,8 @@ class TrialResources:
 
 @dataclass
 class SweepConfig:
+    """A sweep file (see the module docstring); checked like a recipe: unknown keys and wrong types fail."""
+
     recipe: str = ""  # base recipe, relative to the sweep file
     set: dict = field(default_factory=dict)  # fixed overrides of the base recipe: {dotted key: value}
     name: str = ""  # experiment name; '' -> the sweep file's name without .yaml

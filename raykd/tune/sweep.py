@@ -66,8 +66,22 @@ def build_scheduler(sweep: Sweep, n_samples: int):
                          reduction_factor=sweep.spec.scheduler.reduction_factor)
 
 
-def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int, resume: bool):
-    """A new Tuner, or the experiment at `exp_path` restored (`resume`); refuses to overwrite one."""
+def should_restore(exp_path: str, resume: bool) -> bool:
+    """Whether to restore the experiment at `exp_path`; an existing one is never started over.
+
+    Raises ConfigError when it exists and `resume` is not set."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(exp_path):
+        return False
+    if not resume:
+        raise ConfigError(f"a sweep already exists at {exp_path}: pass --resume to continue it, "
+                          "or --name / --storage-path for a new one")
+    return True
+
+
+def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int, restore: bool):
+    """A new Tuner for the sweep, or (`restore`) the experiment at `exp_path` restored. Needs Ray up."""
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -76,10 +90,7 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=sweep.base, plan=plan),
         {"CPU": spec.resources.driver_cpus, **spec.resources.driver_resources})
-    if tune.Tuner.can_restore(exp_path):
-        if not resume:
-            raise ConfigError(f"a sweep already exists at {exp_path}: pass --resume to continue it, "
-                              "or --name / storage_path for a new one")
+    if restore:
         print(f"[raykd] resuming sweep {exp_path}", flush=True)
         return tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     storage, name = exp_path.rsplit("/", 1)
@@ -88,8 +99,9 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
         param_space=param_space(sweep),
         tune_config=tune.TuneConfig(
             metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-            scheduler=build_scheduler(sweep, n_samples), max_concurrent_trials=max_concurrent,
-            search_alg=BasicVariantGenerator(random_state=spec.seed), trial_dirname_creator=trial_dirname),
+            scheduler=build_scheduler(sweep, n_samples), trial_dirname_creator=trial_dirname,
+            # the generator enforces the limit itself (Tune ignores max_concurrent_trials beside a given one)
+            search_alg=BasicVariantGenerator(random_state=spec.seed, max_concurrent=max_concurrent)),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -98,10 +110,24 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
     )
 
 
+def start_ray(cfg) -> None:
+    """Join the configured cluster, or start a local Ray sized like `raykd train`'s, with its dashboard:
+    when the scheduler stops a trial, Ray Train's placement-group cleaner finds out that the trial's
+    controller died through the state API, which the dashboard serves (without it, it polls forever)."""
+    import ray
+
+    from raykd.train.trainer import init_ray, local_num_cpus
+
+    if ray.is_initialized() or cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
+        init_ray(cfg)
+    else:
+        ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=True)
+
+
 def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: bool = False,
               name: str = "", storage_path: str = "") -> SweepOutcome:
     """Run the sweep at `path` (or resume it); `overrides` are --set strings for its base recipe."""
-    from raykd.train.trainer import init_ray, resolve_train_shards
+    from raykd.train.trainer import resolve_train_shards
 
     sweep = load_sweep(path, overrides)
     sweep.spec.name = name or sweep.spec.name
@@ -109,13 +135,15 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: b
     base = build_config(sweep.base)
     _, n_samples = resolve_train_shards(base)  # generates built-in data once, before trials race for it
     exp_path = experiment_path(sweep)
-    init_ray(base)
+    restore = should_restore(exp_path, resume)
+    build_scheduler(sweep, n_samples)  # its settings fail here, before Ray starts
+    start_ray(base)
     import ray
 
     need = trial_resources(base, sweep.spec.resources)
     n_concurrent, why = concurrency(need, ray.cluster_resources(), sweep.spec.max_concurrent_trials, grid_size(sweep))
     print(f"[raykd] sweep {sweep.name}: {grid_size(sweep)} trial(s), {why}", flush=True)
-    tuner = build_tuner(sweep, exp_path, n_samples, n_concurrent, resume)
+    tuner = build_tuner(sweep, exp_path, n_samples, n_concurrent, restore)
     results = tuner.fit()
     rows = res.rows_from_results(results, sweep.keys, sweep.spec.metric)
     for row in rows:  # trials stopped early were killed before they could drop their own

@@ -1,7 +1,7 @@
 """The Tune function trainable: one trial = one Ray Train `TorchTrainer` run, its reports sent to Tune.
 
 This is the pattern current Ray wants (Train V2): Tune runs a plain function per trial, the function
-builds and fits a TorchTrainer, and a Train callback (`ReportToTune`, a `TuneReportCallback`)
+builds and fits a TorchTrainer, and a Train callback (`ReportToTune`, Ray's `TuneReportCallback`)
 forwards the run's reports to the trial. The deprecated `Tuner(trainer)` is not used.
 
 Where a trial writes (`<experiment>` = `<storage_path>/<sweep name>`, trial directories are named
@@ -30,33 +30,49 @@ SAMPLES_TOTAL = "samples_total"  # the trial's full run, to tell a stopped trial
 CHECKPOINT_PATH = "checkpoint_path"  # the trial's latest Ray Train checkpoint
 
 
-class ReportToTune(TuneReportCallback):
-    """Forwards the Train run's reports that carry `metric` to Tune, adding `samples`,
-    `samples_total` and `checkpoint_path` (the latest checkpoint, which may precede the report).
+class TuneResults:
+    """Which of a Train run's reports become Tune results, and what they carry besides the run's
+    metrics: `samples` (ASHA's clock), `samples_total` and `checkpoint_path` (the latest checkpoint,
+    which may precede the report).
 
-    Runs in the Ray Train controller; reports without the metric (intermediate training steps when
-    the metric is an evaluation) are not forwarded, so every Tune result has it (schedulers and
-    Tune's strict metric check need it in each result)."""
+    Reports without the metric (training steps when the metric is an evaluation, or an epoch-end
+    report when it is a training metric) are dropped: a scheduler would judge the trial on a stale
+    value, and Tune's strict check wants the metric in every result. The run's end is special: its
+    last step's report is held back and the final report (the one with the last checkpoint) goes to
+    Tune, with the latest value of the metric. So a scheduler that stops the trial at the end of its
+    budget (ASHA at max_t) stops it after that checkpoint, and the last result says how far it trained."""
 
     def __init__(self, metric: str, global_batch: int, samples_total: int):
-        super().__init__()
         self.metric, self.global_batch, self.samples_total = metric, global_batch, samples_total
         self.last_checkpoint: str | None = None
+        self.last_value = None
 
-    def tune_metrics(self, metrics: dict) -> dict | None:
-        """The result Tune gets for one Train report (rank 0's metrics), or None to skip it."""
-        if self.metric not in metrics:
+    def result(self, metrics: dict, checkpoint_path: str | None = None) -> dict | None:
+        """The Tune result for one Train report (rank 0's metrics), or None to skip it."""
+        self.last_checkpoint = checkpoint_path or self.last_checkpoint
+        samples = int(metrics.get("step", 0)) * self.global_batch
+        at_end = samples >= self.samples_total
+        if self.metric in metrics:
+            self.last_value = metrics[self.metric]
+        if at_end and checkpoint_path is None:
+            return None  # the run's final report, with its checkpoint, follows
+        if self.metric not in metrics and not (at_end and self.last_value is not None):
             return None
-        out = {**metrics, SAMPLES: int(metrics.get("step", 0)) * self.global_batch,
-               SAMPLES_TOTAL: self.samples_total}
+        out = {**metrics, self.metric: self.last_value, SAMPLES: samples, SAMPLES_TOTAL: self.samples_total}
         if self.last_checkpoint:
             out[CHECKPOINT_PATH] = self.last_checkpoint
         return out
 
+
+class ReportToTune(TuneReportCallback):
+    """Ray Train callback (it runs in the run's controller) that sends `TuneResults` to the Tune trial."""
+
+    def __init__(self, results: TuneResults):
+        super().__init__()  # raises outside a Tune trial
+        self.results = results
+
     def after_report(self, run_context, metrics, checkpoint):
-        if checkpoint is not None:
-            self.last_checkpoint = checkpoint.path
-        result = self.tune_metrics(metrics[0]) if metrics else None
+        result = self.results.result(metrics[0] if metrics else {}, checkpoint.path if checkpoint else None)
         if result is not None:
             super().after_report(run_context, [result], None)  # the path is already in `result`
 
@@ -110,7 +126,7 @@ def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     save_config(cfg, run_dir / "config.yaml")
     _, n_samples = resolve_train_shards(cfg)
     _, samples_total = run_samples(cfg, n_samples)
-    report = ReportToTune(plan.metric, cfg.train.batch_size * cfg.train.num_workers, samples_total)
+    report = ReportToTune(TuneResults(plan.metric, cfg.train.batch_size * cfg.train.num_workers, samples_total))
     try:
         build_trainer(cfg, run_dir, callbacks=[report]).fit()
     finally:
