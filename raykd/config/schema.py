@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 
 @dataclass
@@ -72,12 +72,45 @@ class LossConfig:
     simcse_temperature: float = 0.05
 
 
+SOURCE_KINDS = ("shards", "coco", "classification", "builtin")
+
+
+@dataclass
+class SourceConfig:
+    """One entry of `data.sources`: exactly one of `shards`, `coco`, `classification`, `builtin`
+    (see `raykd.data.sources`). A bare string entry is shorthand for `{shards: <string>}`."""
+
+    shards: list = field(default_factory=list)  # paths, folders, globs, brace patterns, fsspec URLs (s3://, file://)
+    coco: str = ""  # COCO captions JSON (e.g. captions_train2017.json): one sample per caption
+    images: str = ""  # coco: the folder its `file_name`s are in
+    # labelled data as prompted captions: a built-in name, a folder with classnames.txt + shards, or class sub-folders
+    classification: str = ""
+    builtin: str = ""  # a built-in data set's image-caption pairs
+    # share of each sampled epoch / episode (weights are normalised); unset everywhere: in proportion to size
+    weight: Optional[float] = None
+    labels: Optional[bool] = None  # keep the shards' `cls` labels; unset: yes, unless classification data is mixed in
+    templates: list = field(default_factory=list)  # classification prompts with '{}'; []: templates.txt, else a default
+    split: str = "train"  # builtin / classification: the split folder to read
+
+
 @dataclass
 class DataConfig:
+    """Training data. `sources` (a list of `SourceConfig`) replaces `train_shards` / `builtin`, which
+    remain as one-source shorthands; `builtin` also names the evaluation data during training.
+
+    An epoch is every sample of every source once (`samples_per_epoch` = `episode_size` = 0), or
+    `samples_per_epoch` samples drawn with replacement (a fresh draw every epoch), or an episode of
+    `episode_size` samples drawn without replacement (consecutive episodes cover the data set).
+    """
+
     builtin: str = "shapes"  # '' or one of the built-in data sets (shapes, digits)
     train_shards: list = field(default_factory=list)  # shard paths / brace patterns / URLs; empty: builtin
+    sources: list = field(default_factory=list)  # SourceConfig entries; empty: train_shards, else builtin
+    samples_per_epoch: int = 0  # >0: virtual epochs of this many samples drawn with replacement
+    episode_size: int = 0  # >0: each epoch is an episode of this many samples, drawn without replacement
+    dataset_size: int = 0  # >0: keep only this many samples (each source's first ones, in proportion to size)
     builtin_root: str = ""  # where built-in data is generated; '' -> $RAYKD_CACHE or ~/.cache/raykd
-    builtin_train_size: int = 0  # 0: the data set's default size
+    builtin_train_size: int = 0  # 0: the data set's default size (applies to every built-in source)
     augment: Literal["none", "light", "clip"] = "light"
     on_error: Literal["skip", "raise"] = "skip"
     shuffle_buffer: int = 1024  # rows held by Ray Data's local shuffle; 0 disables shuffling
@@ -87,6 +120,58 @@ class DataConfig:
     preprocess_batch_size: int = 128
     # Max concurrent read+preprocess tasks; 0 lets Ray Data decide from the CPUs it has.
     read_concurrency: int = 0
+
+    def __post_init__(self):
+        self.sources = [_source_config(entry, f"data.sources[{i}]") for i, entry in enumerate(self.sources)]
+        _check_data_config(self)
+
+
+def _source_config(entry, key: str) -> SourceConfig:
+    from raykd.config.loading import ConfigError, build_config
+
+    if isinstance(entry, str):
+        entry = {"shards": [entry]}
+    elif isinstance(entry, SourceConfig):
+        entry = dataclasses.asdict(entry)
+    if not isinstance(entry, dict):
+        raise ConfigError(f"'{key}' must be a mapping such as {{shards: DIR, weight: 0.5}}, got {entry!r}")
+    if isinstance(entry.get("shards"), str):
+        entry = {**entry, "shards": [entry["shards"]]}
+    src = build_config(entry, SourceConfig, prefix=f"{key}.")
+    kinds = [k for k in SOURCE_KINDS if getattr(src, k)]
+    if len(kinds) != 1:
+        raise ConfigError(f"'{key}' needs exactly one of {', '.join(SOURCE_KINDS)}; got {kinds or 'none'}")
+    if bool(src.coco) != bool(src.images):
+        raise ConfigError(f"'{key}.images' goes with '{key}.coco' (the folder of its file_names): set both or neither")
+    if src.weight is not None and not src.weight > 0:
+        raise ConfigError(f"'{key}.weight' must be > 0, got {src.weight}")
+    if src.templates and (not src.classification or not all(isinstance(t, str) and "{}" in t for t in src.templates)):
+        raise ConfigError(f"'{key}.templates' are prompts with a '{{}}' for a classification source, "
+                          f"got {src.templates!r}")
+    if src.labels is not None and not (src.shards or src.builtin):
+        raise ConfigError(f"'{key}.labels' applies to shards/builtin sources only")
+    return src
+
+
+def _check_data_config(cfg: DataConfig) -> None:
+    from raykd.config.loading import ConfigError
+
+    for key in ("samples_per_epoch", "episode_size", "dataset_size"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"'data.{key}' must be >= 0 (0: off), got {getattr(cfg, key)}")
+    if cfg.samples_per_epoch and cfg.episode_size:
+        raise ConfigError("'data.samples_per_epoch' (with replacement) and 'data.episode_size' (without) "
+                          "both set an epoch's size: set one")
+    if cfg.sources and cfg.train_shards:
+        raise ConfigError("'data.train_shards' and 'data.sources' are both set: list the shards in data.sources")
+    weighted = [i for i, s in enumerate(cfg.sources) if s.weight is not None]
+    if weighted and len(weighted) != len(cfg.sources):
+        missing = next(i for i in range(len(cfg.sources)) if i not in weighted)
+        raise ConfigError(f"'data.sources[{missing}].weight' is missing: give every source a weight, or none")
+    if weighted and not (cfg.samples_per_epoch or cfg.episode_size):
+        raise ConfigError(f"'data.sources[{weighted[0]}].weight': weights set the mix of sampled epochs; set "
+                          "data.samples_per_epoch (with replacement) or data.episode_size (without); "
+                          "a full epoch reads every source once")
 
 
 @dataclass
@@ -157,6 +242,14 @@ class EvalConfig:
     passage_retrieval: TaskEvalConfig = _every(0)
     wiki_sections: TaskEvalConfig = _every(0)
     word_similarity: TaskEvalConfig = _every(0)
+
+    def __post_init__(self):
+        from raykd.config.loading import ConfigError
+
+        for name in eval_task_names():  # task options are checked against the task registry when training starts
+            every = getattr(self, name).every_n_epochs
+            if every < 0:
+                raise ConfigError(f"'eval.{name}.every_n_epochs' must be >= 0 (0: not during training), got {every}")
 
 
 def eval_task_names() -> list[str]:

@@ -1,15 +1,17 @@
-"""Data: built-in data sets, webdataset shards, batch transforms, and the Ray Data training pipeline.
+"""Data: built-in data sets, webdataset shards (and `convert`), training sources and their sampling
+plans, batch transforms, and the Ray Data training pipeline.
 
 Importing `raykd.data` (or `raykd.data.transforms`, where `ImageSpec` lives) does not import Ray;
 the Ray-backed names below load `raykd.data.pipeline` / `raykd.data.skips` on first access.
 """
 from raykd.data.builtin import ensure_builtin, list_builtin, load_labelled_split
+from raykd.data.sampling import TrainPlan, plan_from_config, plan_from_urls
 from raykd.data.shards import expand_shard_spec, validate_shards, write_shards
 from raykd.data.transforms import ImageSpec, PILEvalTransform, eval_transform, train_transform
 
 _LAZY = {
     "build_from_config": "pipeline", "build_train_dataset": "pipeline", "iterate_shards_torch": "pipeline",
-    "resolve_train_shards": "pipeline", "torch_batches": "pipeline",
+    "torch_batches": "pipeline",
     "skipped_counts": "skips", "reset_skipped_counts": "skips", "total_skipped": "skips",
 }
 
@@ -23,6 +25,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "ImageSpec", "PILEvalTransform", "ensure_builtin", "eval_transform", "expand_shard_spec", "list_builtin",
-    "load_labelled_split", "train_transform", "validate_shards", "write_shards", *_LAZY,
+    "ImageSpec", "PILEvalTransform", "TrainPlan", "ensure_builtin", "eval_transform", "expand_shard_spec",
+    "list_builtin", "load_labelled_split", "plan_from_config", "plan_from_urls", "train_transform",
+    "validate_shards", "write_shards", *_LAZY,
 ]

@@ -1,45 +1,43 @@
-"""Training data: webdataset shards -> decoded, preprocessed, tokenized batches.
+"""Training data: a `TrainPlan`'s work units -> decoded, preprocessed, tokenized batches.
 
-Two executors over the same per-shard function (`shard_batches`: tar bytes -> column batches):
-  * `build_train_dataset`: Ray Data. One read task per shard reads the tar's bytes and, fused with
-    it, a generator `map_batches` parses, decodes (PIL), crops/resizes/normalises (one torch op per
-    batch) and tokenizes, emitting finished column batches. Nothing but tensor copies happens in
-    the train workers, which get their split through `ray.train.get_dataset_shard("train")`.
-  * `iterate_shards_torch`: webdataset's shard list + worker splitting + a `torch.utils.data.DataLoader`
-    (tests, benchmarks, and runs without Ray).
+Two executors over the same per-unit function (`raykd.data.reader.unit_samples`, then a `ShardProcessor`):
+  * `build_train_dataset`: Ray Data. A datasource (`UnitDatasource`) plans each epoch's units when
+    that epoch's execution starts (from the epoch the train workers announce with
+    `raykd.data.skips.set_data_epoch`, so resampled epochs and episodes differ per epoch and resume
+    exactly); one read task per unit, fused with a generator `map_batches` that reads the shard
+    (any fsspec URL), parses, decodes (PIL), crops/resizes/normalises (one torch op per batch) and
+    tokenizes, emitting finished column batches. Nothing but tensor copies happens in the train
+    workers, which get an equal split through `ray.train.get_dataset_shard("train")`.
+  * `iterate_shards_torch`: webdataset + a `torch.utils.data.DataLoader` (tests, benchmarks, runs
+    without Ray): over plain shard URLs the stock webdataset pipeline, over a plan its units.
 
 Rows: `image` float32 [3, S, S], one int64 [L] column per key returned by `tokenize`, `label`
-int64 (-1 without `cls`). Bad data follows `on_error` (see `raykd.data.samples`); skips are counted
+int64 (-1 without a class). Bad data follows `on_error` (see `raykd.data.samples`); skips are counted
 per shard URL and reason in `raykd.data.skips` under the counter name passed here.
 """
 from __future__ import annotations
 
+import pickle
 import zlib
 from typing import Iterable, Iterator
 
 import numpy as np
+import pyarrow as pa
 import ray
 import torch
 import webdataset as wds
-from ray.data.datasource.file_based_datasource import FileShuffleConfig
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
 
-from raykd.data.samples import SampleError, ShardProcessor, Tokenize
-from raykd.data.shards import iter_tar_samples, validate_shards
-from raykd.data.skips import report_local_skips, report_skips
+from raykd.data.reader import read_shard, unit_samples
+from raykd.data.samples import ShardProcessor, Tokenize
+from raykd.data.sampling import TrainPlan, plan_from_config, plan_from_urls
+from raykd.data.shards import validate_shards
+from raykd.data.skips import data_epoch, report_local_skips, report_skips
 from raykd.data.transforms import ImageSpec
 
-
-def read_shard(data, url: str, processor: ShardProcessor) -> list[dict]:
-    """All raw samples of one tar (bytes or stream). A corrupt/truncated tar keeps the samples read
-    before the damage and reports SampleError('corrupt_tar', url, <key of last good sample>)."""
-    samples: list[dict] = []
-    try:
-        for sample in iter_tar_samples(data, url):
-            samples.append(sample)
-    except Exception as exc:  # tarfile.ReadError, EOFError, ValueError from webdataset's grouping
-        last = samples[-1]["__key__"] if samples else "<start of shard>"
-        processor.skip(SampleError("corrupt_tar", url, f"after {last}", exc))
-    return samples
+__all__ = ["UnitDatasource", "build_from_config", "build_train_dataset", "iterate_shards_torch", "read_shard",
+           "shard_batches", "torch_batches"]
 
 
 def shard_batches(data, url: str, processor: ShardProcessor, shuffle_seed: int | None = None) -> Iterator[dict]:
@@ -52,15 +50,53 @@ def shard_batches(data, url: str, processor: ShardProcessor, shuffle_seed: int |
     yield from processor.batches(samples)
 
 
-def _ray_shard_batches(batch: dict, processor: ShardProcessor, urls: dict, counter: str, shuffle_seed):
-    """map_batches UDF: {"bytes": [tar bytes], "path": [path]} -> column batches; reports skips at the end."""
-    for data, path in zip(batch["bytes"], batch["path"]):
-        yield from shard_batches(data, urls.get(str(path), str(path)), processor, shuffle_seed)
+def _unit_block(blob: bytes) -> list:
+    return [pa.table({"unit": pa.array([blob], type=pa.binary())})]
+
+
+class UnitDatasource(Datasource):
+    """One read task per work unit of the epoch being executed; each emits a one-row block
+    `{"unit": pickled unit}` that the fused `map_batches` turns into training batches.
+
+    The epoch is the one the train workers last announced for `counter` (`set_data_epoch`), else
+    Ray Data's own execution count (driver-side iteration: 0, 1, 2, ... per full pass).
+    """
+
+    def __init__(self, plan: TrainPlan, counter: str, shuffle: bool):
+        super().__init__()
+        self.plan, self.counter, self.shuffle = plan, counter, shuffle
+
+    def get_name(self) -> str:
+        return "ReadShardUnits"
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def epoch(self, data_context=None) -> int:
+        announced = data_epoch(self.counter)
+        return announced if announced is not None else int(getattr(data_context, "_execution_idx", 0) or 0)
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None) -> list[ReadTask]:
+        tasks = []
+        for unit in self.plan.units(self.epoch(data_context), self.shuffle):
+            blob = pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL)
+            meta = BlockMetadata(num_rows=1, size_bytes=len(blob), exec_stats=None, input_files=None)
+            tasks.append(ReadTask(lambda blob=blob: _unit_block(blob), meta))
+        return tasks
+
+
+def _ray_unit_batches(batch: dict, processor: ShardProcessor, labelling: list, counter: str):
+    """map_batches UDF: {"unit": [pickled unit]} -> column batches; reports skips at the end."""
+    for blob in batch["unit"]:
+        unit = pickle.loads(blob)
+        samples = unit_samples(unit, labelling[unit["source"]], processor)
+        processor.start_shard(unit["url"])
+        yield from processor.batches(samples)
     report_skips(processor.pop_skips(), counter)
 
 
 def build_train_dataset(
-    shard_urls: str | list[str],
+    data: TrainPlan | str | list[str],
     image_spec: ImageSpec,
     tokenize: Tokenize,
     *,
@@ -76,35 +112,36 @@ def build_train_dataset(
     """The training stream as a Ray Dataset; iterate with `ds.iter_torch_batches(batch_size=B, drop_last=True)`.
 
     Args:
-        shard_urls: anything `expand_shard_spec` takes; local shards are checked here.
+        data: a `TrainPlan` (`raykd.data.sampling`), or shard specs (anything `expand_shard_spec`
+            takes; local shards are checked here) read as one source, every sample once per epoch.
         image_spec: the image tower's `ImageSpec`.
         tokenize: picklable `list[str] -> {name: int64 [n, L]}`; each name becomes a column.
         augment: 'none' | 'light' | 'clip' (see `raykd.data.transforms`).
         on_error: 'skip' (drop and count bad samples/shards) or 'raise' (`SampleError` naming shard and key).
-        shuffle_seed: None keeps shard and sample order; an int shuffles shard order (differently every
-            epoch) and the samples within each shard. Combine with `local_shuffle_buffer_size` when iterating.
+        shuffle_seed: None keeps a full epoch's shard and sample order; an int shuffles units and the
+            samples within each, differently every epoch (shard specs: seeded by it; a plan: by its
+            own seed). Sampled plans (resample / episode) are random whatever this says.
         augment_seed: None draws crops from fresh entropy; an int makes crops a function of (seed, shard).
         batch_size: rows per preprocessing batch inside Ray Data (not the training batch size).
         num_cpus: logical CPUs per read+preprocess task; concurrency: max concurrent tasks (None: Ray decides).
-        counter: name of the skip counter (`raykd.data.skips.skipped_counts(counter)`).
+        counter: name of the skip counter (`raykd.data.skips.skipped_counts(counter)`), which also
+            carries the epoch the train workers announce.
     Returns:
         Dataset with columns image float32 [3, S, S], <tokenize keys> int64 [L], label int64.
     """
-    urls = validate_shards(shard_urls)
+    plan = data if isinstance(data, TrainPlan) else plan_from_urls(data, shuffle_seed or 0)
     processor = ShardProcessor(image_spec, tokenize, augment, on_error, batch_size, augment_seed)
-    shuffle = FileShuffleConfig(seed=shuffle_seed) if shuffle_seed is not None else None
-    ds = ray.data.read_binary_files(
-        urls, include_paths=True, shuffle=shuffle, override_num_blocks=len(urls), num_cpus=num_cpus
-    )
-    ray_paths = {u.split("://", 1)[-1]: u for u in urls}  # Ray reports s3://b/k as b/k
+    source = UnitDatasource(plan, counter, shuffle=shuffle_seed is not None)
+    # override_num_blocks=1: never split the one-row unit blocks (that would stop the read fusing with map_batches)
+    ds = ray.data.read_datasource(source, num_cpus=num_cpus, concurrency=concurrency, override_num_blocks=1)
     # With per-operator reservation on, this one-operator pipeline ran one task at a time on small
     # machines (measured on 2 CPUs: tasks strictly serial); off, it uses every CPU it is given.
     ds.context.op_resource_reservation_enabled = False
-    return ds.map_batches(  # batch_size=None keeps read + preprocess fused in one task per shard
-        _ray_shard_batches,
+    return ds.map_batches(  # batch_size=None keeps read + preprocess fused in one task per unit
+        _ray_unit_batches,
         batch_size=None,
         batch_format="numpy",
-        fn_kwargs=dict(processor=processor, urls=ray_paths, counter=counter, shuffle_seed=shuffle_seed),
+        fn_kwargs=dict(processor=processor, labelling=[s.labelling() for s in plan.sources], counter=counter),
         num_cpus=num_cpus,
         concurrency=concurrency,
     )
@@ -136,8 +173,34 @@ class _TorchShardStage:
         report_local_skips(self.processor.pop_skips(), self.counter)
 
 
+class _Items:
+    """webdataset source stage over a list (a bare list would be read as a list of stages)."""
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def __call__(self) -> Iterator:
+        return iter(self.items)
+
+
+class _TorchUnitStage:
+    """webdataset pipeline stage: this worker's units of a plan -> column batches across them."""
+
+    def __init__(self, processor: ShardProcessor, labelling: list, counter: str):
+        self.processor, self.labelling, self.counter = processor, labelling, counter
+
+    def __call__(self, units: Iterable[dict]) -> Iterator[dict]:
+        def samples():
+            for unit in units:
+                self.processor.start_shard(unit["url"])
+                yield from unit_samples(unit, self.labelling[unit["source"]], self.processor)
+
+        yield from self.processor.batches(samples())
+        report_local_skips(self.processor.pop_skips(), self.counter)
+
+
 def iterate_shards_torch(
-    shard_urls: str | list[str],
+    shard_urls: TrainPlan | str | list[str],
     image_spec: ImageSpec,
     tokenize: Tokenize,
     batch_size: int,
@@ -147,46 +210,34 @@ def iterate_shards_torch(
     on_error: str = "skip",
     augment_seed: int | None = None,
     counter: str = "default",
+    epoch: int = 0,
 ) -> torch.utils.data.DataLoader:
     """The same batches through webdataset + a DataLoader: dicts of tensors, image float32 [B, 3, S, S],
-    token keys int64 [B, L], label int64 [B]. Shards are split across the `num_workers` processes (each
-    worker's last batch may be short). Skips are counted in the process-local table of `counter`, so
-    they are visible (`skipped_counts(counter)` without Ray) only with num_workers=0."""
-    urls = validate_shards(shard_urls)
+    token keys int64 [B, L], label int64 [B]. Shard specs go through webdataset's own shard list and
+    tar reader; a `TrainPlan` is read as `epoch`'s units (in plan order, unshuffled). Shards (units)
+    are split across the `num_workers` processes (each worker's last batch may be short). Skips are
+    counted in the process-local table of `counter`, so they are visible (`skipped_counts(counter)`
+    without Ray) only with num_workers=0."""
     processor = ShardProcessor(image_spec, tokenize, augment, on_error, batch_size, augment_seed)
-    pipeline = wds.DataPipeline(
-        wds.SimpleShardList(urls),
-        wds.split_by_worker,
-        wds.tariterators.url_opener,
-        _TorchShardStage(processor, counter),
-    )
+    if isinstance(shard_urls, TrainPlan):
+        units = shard_urls.units(epoch)
+        stages = [_Items(units), wds.split_by_worker,
+                  _TorchUnitStage(processor, [s.labelling() for s in shard_urls.sources], counter)]
+    else:
+        stages = [wds.SimpleShardList(validate_shards(shard_urls)), wds.split_by_worker,
+                  wds.tariterators.url_opener, _TorchShardStage(processor, counter)]
+    pipeline = wds.DataPipeline(*stages)
     return torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=num_workers,
                                        persistent_workers=False)
 
 
-def resolve_train_shards(cfg) -> list[str]:
-    """Shard URLs of a `DataConfig`: `train_shards` if given, else the built-in set's train split
-    (generated on first use). Validates local shards; call on the driver before starting Ray.
-
-    Raises:
-        FileNotFoundError / ValueError: missing or empty shards, unknown built-in name, neither given.
-    """
-    from raykd.data.builtin import ensure_builtin, shard_paths
-
-    if cfg.train_shards:
-        return validate_shards(list(cfg.train_shards))
-    if not cfg.builtin:
-        raise ValueError("data: set either data.train_shards or data.builtin")
-    root = ensure_builtin(cfg.builtin, cfg.builtin_root or None, cfg.builtin_train_size or None)
-    return validate_shards(shard_paths(root, "train"))
-
-
 def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: int | None = None,
-                      counter: str = "default", shard_urls: list[str] | None = None) -> ray.data.Dataset:
-    """`build_train_dataset` with the settings of a `DataConfig`: shards and samples shuffled with `seed`
-    when cfg.shuffle_buffer > 0 (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
+                      counter: str = "default", plan: TrainPlan | None = None) -> ray.data.Dataset:
+    """`build_train_dataset` with the settings of a `DataConfig` (its sources, epoch mode, workers and
+    batch sizes): `plan` (default: `plan_from_config(cfg, seed)`) shuffled when cfg.shuffle_buffer > 0
+    (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
     return build_train_dataset(
-        shard_urls if shard_urls is not None else resolve_train_shards(cfg),
+        plan if plan is not None else plan_from_config(cfg, seed or 0),
         image_spec,
         tokenize,
         augment=cfg.augment,

@@ -17,7 +17,8 @@ from raykd.data.transforms import BatchTransform, ImageSpec, decode_image
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TEXT_KEYS = ("txt", "text", "caption")
 # Skip reasons, as counted per shard URL.
-REASONS = ("corrupt_tar", "missing_image", "bad_image", "missing_caption", "bad_caption", "bad_label")
+REASONS = ("missing_shard", "unreadable_shard", "corrupt_tar", "missing_image", "bad_image", "missing_caption",
+           "bad_caption", "bad_label")
 
 Tokenize = Callable[[list], dict]  # list[str] -> {name: int64 [n, L]}
 

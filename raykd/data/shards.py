@@ -1,9 +1,10 @@
-"""Webdataset shards: writing (`write_shards`, `csv_to_shards`), resolving shard specs to URLs, reading.
+"""Webdataset shards: writing (`write_shards`, `csv_to_shards`), resolving shard specs to URLs, sizes, reading.
 
 A shard is a POSIX tar of samples; each sample is a group of files `<key>.<ext>` (here `jpg`, `txt`,
 `cls`). Writing and tar parsing are webdataset's own (`ShardWriter`, `tar_file_iterator`,
 `group_by_keys`); this module adds the bookkeeping around them: `sizes.json`, spec expansion
-(brace patterns, directories, `file://`, remote URLs) and clear errors for missing local shards.
+(brace patterns, directories, globs, `file://`, and any fsspec URL: s3://, gs://, memory://, ...),
+sample counts (`shard_sizes`), opening any URL (`open_url`) and clear errors for missing shards.
 """
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import glob
 import io
 import json
 import os
+import tarfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import braceexpand
 import webdataset as wds
-from webdataset.tariterators import group_by_keys, tar_file_iterator
+from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
 
 SIZES_FILE = "sizes.json"
-_REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "http://", "https://", "hf://", "az://", "abfs://", "pipe:")
 
 
 def write_shards(
@@ -77,8 +78,8 @@ def csv_to_shards(
 
 
 def is_remote(url: str) -> bool:
-    """True for URLs that are not local files (s3://, gs://, http(s)://, pipe:, ...)."""
-    return url.startswith(_REMOTE_PREFIXES)
+    """True for URLs that are not local files: `pipe:` and any `scheme://` but `file://` (s3, gs, memory, ...)."""
+    return url.startswith("pipe:") or ("://" in url and not url.startswith("file://"))
 
 
 def local_path(url: str) -> str:
@@ -86,12 +87,30 @@ def local_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
+def open_url(url: str, mode: str = "rb"):
+    """A file object for a local path, a `file://` URL, a `pipe:` command (webdataset's) or any fsspec URL."""
+    if url.startswith("pipe:"):
+        return wds.gopen(url, mode)
+    if is_remote(url):
+        import fsspec
+
+        return fsspec.open(url, mode).open()
+    return open(local_path(url), mode)
+
+
+def read_url(url: str) -> bytes:
+    """The bytes at `url` (see `open_url`). Raises FileNotFoundError / OSError as the filesystem does."""
+    with open_url(url) as f:
+        return f.read()
+
+
 def expand_shard_spec(spec: str | list[str]) -> list[str]:
     """Resolve shard specs to a flat list of shard URLs.
 
     Each spec is a brace pattern (`data/shard-{000000..000009}.tar`), a directory (its `*.tar`, sorted),
-    a glob (`data/*.tar`), a local path or `file://` URL (returned as a local path), or a remote URL
-    (s3://, gs://, http(s)://, pipe:) passed through unchecked. Local shards are checked to exist.
+    a glob (`data/*.tar`), a local path or `file://` URL (returned as a local path), or a remote URL.
+    Local shards are checked to exist; a remote directory (ending in `/`) or glob is listed through
+    fsspec; other remote URLs (s3://, gs://, http(s)://, pipe:, ...) pass through unchecked.
 
     Raises:
         FileNotFoundError: naming the path, for a missing local shard, or a directory/pattern with no shards.
@@ -108,7 +127,7 @@ def expand_shard_spec(spec: str | list[str]) -> list[str]:
 
 def _expand_one(url: str) -> list[str]:
     if is_remote(url):
-        return [url]
+        return _expand_remote(url)
     path = local_path(url)
     if os.path.isdir(path):
         found = sorted(glob.glob(os.path.join(path, "*.tar")))
@@ -123,6 +142,19 @@ def _expand_one(url: str) -> list[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"shard {path!r} does not exist")
     return [path]
+
+
+def _expand_remote(url: str) -> list[str]:
+    if url.startswith("pipe:") or not (url.endswith("/") or glob.has_magic(url.split("://", 1)[1])):
+        return [url]
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    pattern = path.rstrip("/") + "/*.tar" if url.endswith("/") else path
+    found = sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no shards match {url!r}")
+    return found
 
 
 def validate_shards(spec: str | list[str]) -> list[str]:
@@ -141,6 +173,53 @@ def validate_shards(spec: str | list[str]) -> list[str]:
 def read_sizes(shard_dir: str | Path) -> dict[str, int]:
     """The {shard file name: n samples} map in `<shard_dir>/sizes.json`."""
     return json.loads((Path(shard_dir) / SIZES_FILE).read_text())
+
+
+def _read_json(url: str) -> dict | None:
+    try:
+        with open_url(url) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):  # missing (FileNotFoundError is an OSError) or not JSON
+        return None
+
+
+def shard_sizes(urls: list[str]) -> list[int]:
+    """Samples in each shard: from the `sizes.json` beside it, else its img2dataset `<stem>_stats.json`
+    ("successes"), else, for a local shard, by counting the tar's samples.
+
+    Raises:
+        ValueError: naming a remote shard with neither file.
+    """
+    tables: dict[str, dict] = {}
+    sizes = []
+    for url in urls:
+        parent, name = url.rsplit("/", 1) if "/" in url else (".", url)
+        if parent not in tables:
+            tables[parent] = _read_json(f"{parent}/{SIZES_FILE}") or {}
+        n = tables[parent].get(name)
+        if n is None:
+            n = (_read_json(f"{parent}/{name.rsplit('.', 1)[0]}_stats.json") or {}).get("successes")
+        if n is None and not is_remote(url):
+            n = count_tar_samples(url)
+        if n is None:
+            raise ValueError(f"no sample count for shard {url!r}: put a sizes.json ({{shard name: samples}}) "
+                             "beside it, as `raykd data convert` does")
+        sizes.append(int(n))
+    return sizes
+
+
+def count_tar_samples(path: str) -> int:
+    """Samples (distinct keys) in a local tar, from its headers only; a damaged tar counts up to the damage."""
+    keys, last = 0, None
+    try:
+        with tarfile.open(local_path(path), "r:") as tar:
+            for member in tar:
+                key = base_plus_ext(member.name)[0] if member.isfile() else None
+                if key is not None and key != last:
+                    keys, last = keys + 1, key
+    except (tarfile.TarError, EOFError, OSError):
+        pass
+    return keys
 
 
 def iter_tar_samples(data, url: str = "", handler=wds.reraise_exception) -> Iterator[dict]:

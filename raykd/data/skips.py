@@ -6,6 +6,9 @@ adds to and reads the same table. Outside Ray (the plain DataLoader path) they l
 process-local table (`skipped_counts` reads both). Counts are cumulative over epochs until `reset_skipped_counts(name)`.
 
     counts = skipped_counts("default")   # {"/data/shard-000003.tar": {"bad_image": 2}, ...}
+
+The same actor holds the run's data epoch: train workers `set_data_epoch(name, e)` before reading
+epoch e, and the pipeline's datasource (`raykd.data.pipeline`) plans epoch e's samples from it.
 """
 from __future__ import annotations
 
@@ -24,10 +27,17 @@ def _merge(into: dict, counts: dict[str, dict[str, int]]) -> None:
 
 @ray.remote(num_cpus=0, max_concurrency=1)
 class SkipCounter:
-    """The table {shard url: {reason: count}} of one named counter."""
+    """The table {shard url: {reason: count}} of one named counter, and the run's data epoch."""
 
     def __init__(self):
         self.counts: dict[str, dict[str, int]] = {}
+        self.epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def get_epoch(self) -> int | None:
+        return self.epoch
 
     def add(self, counts: dict[str, dict[str, int]]) -> None:
         _merge(self.counts, counts)
@@ -36,7 +46,7 @@ class SkipCounter:
         return self.counts
 
     def reset(self) -> None:
-        self.counts = {}
+        self.counts, self.epoch = {}, None
 
 
 def skip_counter(name: str = "default"):
@@ -81,3 +91,13 @@ def reset_skipped_counts(name: str = "default") -> None:
     if ray.is_initialized():
         ray.get(skip_counter(name).reset.remote())
     _LOCAL.pop(name, None)
+
+
+def set_data_epoch(name: str, epoch: int) -> None:
+    """Tell the datasource of run `name` that its next pass is epoch `epoch` (blocks until recorded)."""
+    ray.get(skip_counter(name).set_epoch.remote(int(epoch)))
+
+
+def data_epoch(name: str) -> int | None:
+    """The epoch last set by `set_data_epoch` for run `name` (None: never set, or reset)."""
+    return ray.get(skip_counter(name).get_epoch.remote())

@@ -26,7 +26,11 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
     shard = ray.train.get_dataset_shard("train")
     shuffle = cfg.data.shuffle_buffer > 0
 
+    from raykd.data.skips import set_data_epoch
+
     def epoch_batches(epoch: int):
+        # The datasource plans each epoch's samples (resampled epochs, episodes) from the epoch announced here.
+        set_data_epoch(loop_config["skip_counter"], epoch)
         return shard.iter_torch_batches(
             batch_size=cfg.train.batch_size, drop_last=True, prefetch_batches=cfg.data.prefetch_batches,
             local_shuffle_buffer_size=cfg.data.shuffle_buffer if shuffle else None,

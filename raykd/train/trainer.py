@@ -43,33 +43,25 @@ def init_ray(cfg: Config) -> None:
         ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=False)
 
 
-def resolve_train_shards(cfg: Config) -> tuple[list[str], int]:
-    """(shard URLs, number of samples) for the configured training data; fails before Ray starts."""
-    from raykd.data.builtin import ensure_builtin, shard_paths
-    from raykd.data.shards import read_sizes, validate_shards
+def resolve_train_shards(cfg: Config):
+    """(plan, samples per epoch) for the configured training data; fails before Ray starts.
 
-    if cfg.data.train_shards:
-        urls = validate_shards(cfg.data.train_shards)
-        sizes = {}
-        for directory in sorted({str(Path(u.removeprefix("file://")).parent) for u in urls if "://" not in u or u.startswith("file://")}):
-            sizes.update(read_sizes(directory))
-        n = sum(sizes.get(Path(u).name, 0) for u in urls)
-        if not n:
-            raise ValueError(f"data.train_shards: no sizes.json next to {urls[0]} to count samples; write one "
-                             "(raykd data convert writes it)")
-        return urls, n
-    if not cfg.data.builtin:
-        raise ValueError("data: set data.train_shards or data.builtin")
-    directory = ensure_builtin(cfg.data.builtin, cfg.data.builtin_root or None, cfg.data.builtin_train_size or None)
-    urls = shard_paths(directory, "train")
-    return urls, sum(read_sizes(Path(directory) / "train").values())
+    The plan (`raykd.data.sampling.TrainPlan`) holds every source's shards and sizes and draws each
+    epoch's samples: every sample once, a resampled virtual epoch (`data.samples_per_epoch`) or an
+    episode (`data.episode_size`); samples per epoch is the sum of sizes or that number.
+    Raises FileNotFoundError / ValueError naming the config key (missing shards, no sizes, ...).
+    """
+    from raykd.data.sampling import plan_from_config
+
+    plan = plan_from_config(cfg.data, seed=cfg.run.seed)
+    return plan, plan.epoch_size
 
 
-def build_dataset(cfg: Config, urls: list[str], counter: str):
-    """The Ray Data training stream for `urls` (decode, augment and tokenise happen in Ray Data)."""
+def build_dataset(cfg: Config, plan, counter: str):
+    """The Ray Data training stream for `plan` (decode, augment and tokenise happen in Ray Data)."""
     import ray.data
 
-    from raykd.data.pipeline import build_train_dataset
+    from raykd.data.pipeline import build_from_config
     from raykd.models.towers import build_tower
 
     # Our one-line progress report replaces Ray Data's per-operator bars (which flood job logs).
@@ -77,10 +69,7 @@ def build_dataset(cfg: Config, urls: list[str], counter: str):
     # The towers carry the image spec and the (picklable) tokenizer that Ray Data needs.
     image_spec = build_tower(cfg.model.image, "image").image_spec
     tokenizer = build_tower(cfg.model.text, "text").tokenizer
-    return build_train_dataset(
-        urls, image_spec, tokenizer, augment=cfg.data.augment, on_error=cfg.data.on_error,
-        shuffle_seed=cfg.run.seed if cfg.data.shuffle_buffer > 0 else None,
-        num_cpus=cfg.data.cpus_per_read_task, counter=counter)
+    return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, counter=counter, plan=plan)
 
 
 def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 
 import numpy as np
@@ -68,3 +69,36 @@ def ray_local():
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     yield ray
+
+
+def save_jpeg(path, grey: int, size: int = 24) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_jpeg(np.full((size, size, 3), grey % 256, dtype=np.uint8)))
+
+
+@pytest.fixture(scope="session")
+def coco_dir(tmp_path_factory):
+    """(captions json, images dir): 6 images with 2 captions each (annotation id 100 + 2i + c, caption
+    'image i caption c'), plus one annotation (id 999) of an image file that is missing."""
+    root = tmp_path_factory.mktemp("coco")
+    images = [{"id": i, "file_name": f"{i:012d}.jpg"} for i in range(6)] + [{"id": 6, "file_name": "gone.jpg"}]
+    for i in range(6):
+        save_jpeg(root / "train2017" / f"{i:012d}.jpg", 40 * i)
+    annotations = [{"id": 100 + 2 * i + c, "image_id": i, "caption": f"image {i} caption {c}"}
+                   for i in range(6) for c in range(2)] + [{"id": 999, "image_id": 6, "caption": "lost"}]
+    path = root / "captions_train2017.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    return str(path), str(root / "train2017")
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    """An ImageFolder tree train/<cat|dog>/<n>.png: 3 images per class."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folder")
+    for label, name in enumerate(("cat", "dog")):
+        (root / "train" / name).mkdir(parents=True)
+        for n in range(3):
+            Image.new("RGB", (20, 20), (100 * label, n, 0)).save(root / "train" / name / f"{n}.png")
+    return root

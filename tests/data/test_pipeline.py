@@ -1,15 +1,16 @@
 """The Ray Data training pipeline and the DataLoader path over the same shards."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 
 from raykd.config.schema import DataConfig
 from raykd.data.builtin import shard_paths
 from raykd.data.hash_tokenizer import HashTokenizer
-from raykd.data.pipeline import (
-    build_from_config, build_train_dataset, iterate_shards_torch, resolve_train_shards, torch_batches,
-)
+from raykd.data.pipeline import build_from_config, build_train_dataset, iterate_shards_torch, torch_batches
+from raykd.data.sampling import plan_from_config
 from raykd.data.skips import reset_skipped_counts, skipped_counts
 from raykd.data.transforms import ImageSpec
 
@@ -84,9 +85,51 @@ def test_raise_names_shard_and_key(ray_local, faulty_shards, index, key):
 
 def test_config_entry_points(ray_local, shapes_dir, tmp_path):
     cfg = DataConfig(builtin="shapes", builtin_root=str(shapes_dir.parent), builtin_train_size=256, augment="clip")
-    assert resolve_train_shards(cfg) == shard_paths(shapes_dir)
+    plan = plan_from_config(cfg)
+    assert plan.shard_urls == shard_paths(shapes_dir) and plan.epoch_size == 256
     batch = next(iter(torch_batches(build_from_config(cfg, ImageSpec(64), TOKENIZE, seed=0), 32)))
     assert batch["image"].shape == (32, 3, 64, 64) and batch["label"].min() >= 0
-    with pytest.raises(FileNotFoundError, match="nowhere"):
-        resolve_train_shards(DataConfig(train_shards=[str(tmp_path / "nowhere" / "a.tar")]))
+    with pytest.raises(FileNotFoundError, match="data.train_shards: .*nowhere"):
+        plan_from_config(DataConfig(train_shards=[str(tmp_path / "nowhere" / "a.tar")]))
 
+
+
+def test_weighted_resampled_epochs_through_ray(ray_local, tmp_path):
+    from raykd.data.shards import write_shards
+
+    from .conftest import good_samples
+
+    write_shards(good_samples(0, 30), tmp_path / "a", shard_size=10)
+    write_shards(good_samples(100, 10), tmp_path / "b", shard_size=5)
+    cfg = DataConfig(sources=[{"shards": f"file://{tmp_path}/a/shard-{{000000..000002}}.tar", "weight": 3},
+                              {"shards": str(tmp_path / "b"), "weight": 1}], samples_per_epoch=80)
+    reset_skipped_counts("test-weights")
+    ds = build_from_config(cfg, SPEC, TOKENIZE, seed=0, counter="test-weights")
+    epochs = [_collect(ds.iter_torch_batches(batch_size=100))["label"].tolist() for _ in range(2)]
+    for labels in epochs:  # driver-side passes: epoch 0, then 1
+        assert len(labels) == 80 and sum(label >= 100 for label in labels) == 20  # weights 3 : 1
+        assert max(Counter(labels).values()) > 1  # with replacement
+    assert sorted(epochs[0]) != sorted(epochs[1])  # a fresh draw every epoch
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_a_shard_that_disappears_mid_run_is_named(ray_local, tmp_path, on_error):
+    from raykd.data.shards import write_shards
+
+    from .conftest import good_samples
+
+    write_shards(good_samples(0, 30), tmp_path, shard_size=10)
+    plan = plan_from_config(DataConfig(train_shards=[str(tmp_path)]))
+    reset_skipped_counts("test-gone")
+    ds = build_train_dataset(plan, SPEC, TOKENIZE, on_error=on_error, counter="test-gone")
+    assert len(_collect(ds.iter_torch_batches(batch_size=100))["label"]) == 30
+    gone = str(tmp_path / "shard-000001.tar")
+    (tmp_path / "shard-000001.tar").unlink()
+    if on_error == "raise":
+        with pytest.raises(Exception, match="missing_shard") as info:
+            ds.materialize()
+        assert gone in str(info.value)
+        return
+    labels = _collect(ds.iter_torch_batches(batch_size=100))["label"].tolist()
+    assert sorted(labels) == [*range(10), *range(20, 30)]
+    assert skipped_counts("test-gone") == {gone: {"missing_shard": 1}}
