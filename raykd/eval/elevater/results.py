@@ -27,7 +27,7 @@ from raykd.eval.elevater.work import ItemResult
 from raykd.eval.metrics import metric_key
 
 ROW_FIELDS = ("dataset", "setting", "mode", "shots", "seed", "metric", "value", "n_train", "n_test", "lr",
-              "weight_decay", "searched", "seconds", "error")
+              "weight_decay", "searched", "seconds", "cpu_seconds", "error")
 
 
 def row(result: ItemResult) -> dict[str, Any]:
@@ -35,7 +35,8 @@ def row(result: ItemResult) -> dict[str, Any]:
     return {"dataset": result.dataset, "setting": result.setting, "mode": result.mode, "shots": result.shots,
             "seed": result.seed, "metric": result.metric, "value": result.value, "n_train": result.n_train,
             "n_test": result.n_test, "lr": result.hparams.get("lr"), "weight_decay": result.hparams.get("weight_decay"),
-            "searched": result.hparams.get("searched"), "seconds": round(result.seconds, 3), "error": result.error}
+            "searched": result.hparams.get("searched"), "seconds": round(result.seconds, 3),
+            "cpu_seconds": round(result.cpu_seconds, 3), "error": result.error}
 
 
 def _groups(results: Sequence[ItemResult]) -> dict[tuple[str, str], list[ItemResult]]:

@@ -71,6 +71,7 @@ class ItemResult:
     hparams: dict[str, Any] = field(default_factory=dict)
     params: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the process over the item (all its threads)
     probs: np.ndarray | None = None
     error: str | None = None
 
@@ -91,9 +92,9 @@ def parameter_counts(model: Any) -> dict[str, int]:
     return {"num_params": total, "num_visual_params": visual, "num_backbone_params": total}
 
 
-def failed(item: WorkItem, error: str, seconds: float = 0.0) -> ItemResult:
+def failed(item: WorkItem, error: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> ItemResult:
     return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric, error=error,
-                      seconds=seconds)
+                      seconds=seconds, cpu_seconds=cpu_seconds)
 
 
 def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> ItemResult:
@@ -102,7 +103,7 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
     ``cache`` shares image features between items of one process (test features across seeds and modes).
     Errors are returned as ``ItemResult.error = "ExcType: message"``.
     """
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if item.options.num_threads:
         torch.set_num_threads(item.options.num_threads)
     try:
@@ -115,10 +116,10 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
         out = MODES[item.mode](model, data, item.options, train_index=train_index, seed=item.seed, cache=cache)
         metrics = score(item.spec.metric, data.test.targets, out.probs)
     except Exception as exc:  # noqa: BLE001 - reported per item; the other items keep their results
-        return failed(item, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+        return failed(item, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, time.process_time() - cpu)
     return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric,
                       value=metrics[item.spec.metric], metrics=metrics, n_train=out.n_train, n_test=len(data.test),
                       num_classes=item.spec.num_classes, classnames_source=data.classnames_source,
                       hparams=out.hparams,
                       params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
-                      seconds=time.perf_counter() - start, probs=out.probs)
+                      seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, probs=out.probs)
