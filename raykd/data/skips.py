@@ -56,6 +56,14 @@ def skip_counter(name: str = "default"):
     ).remote()
 
 
+def drop_skip_counter(name: str) -> None:
+    """Kill the detached actor of counter `name` once its run is over (no-op if it never existed)."""
+    try:
+        ray.kill(ray.get_actor(f"raykd-skips-{name}", namespace=NAMESPACE))
+    except ValueError:
+        pass  # never created, or already gone
+
+
 def report_skips(counts: dict[str, dict[str, int]], name: str = "default") -> None:
     """Add `counts` to counter `name` (blocking until recorded, so a later read sees them)."""
     if not counts:

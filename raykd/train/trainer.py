@@ -72,6 +72,11 @@ def build_dataset(cfg: Config, plan, counter: str):
     return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, counter=counter, plan=plan)
 
 
+def skip_counter_name(cfg: Config, run_dir: Path) -> str:
+    """Name of the data pipeline's skip counter for the run in `run_dir` (see `raykd.data.skips`)."""
+    return f"{cfg.run.name}-{Path(run_dir).name}"
+
+
 def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,
                   callbacks: list | None = None):
     """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests);
@@ -83,17 +88,17 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     from raykd.train.loop import train_loop_per_worker
     from raykd.train.run_logger import RunLogger
 
-    urls, n_from_shards = ([], 0) if dataset is not None else resolve_train_shards(cfg)
+    plan, n_from_shards = (None, 0) if dataset is not None else resolve_train_shards(cfg)
     n_samples = n_samples or n_from_shards
     global_batch = cfg.train.batch_size * cfg.train.num_workers
     steps_per_epoch = n_samples // global_batch
     if steps_per_epoch < 1:
         raise ValueError(f"train.batch_size x train.num_workers = {global_batch} exceeds the {n_samples} training samples")
     init_ray(cfg)
-    skip_counter = f"{cfg.run.name}-{run_dir.name}"
+    skip_counter = skip_counter_name(cfg, run_dir)
     reset_skipped_counts(skip_counter)
     if dataset is None:
-        dataset = build_dataset(cfg, urls, skip_counter)
+        dataset = build_dataset(cfg, plan, skip_counter)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")
     run_config = ray.train.RunConfig(
         name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
@@ -116,8 +121,13 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume_from: str = "")
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.run.run_dir = str(run_dir)
     save_config(cfg, run_dir / "config.yaml")
+    from raykd.data.skips import drop_skip_counter
+
     start = time.time()
-    result = build_trainer(cfg, run_dir, resume_from).fit()
+    try:
+        result = build_trainer(cfg, run_dir, resume_from).fit()
+    finally:  # the counter is a detached actor: don't leave one behind per run
+        drop_skip_counter(skip_counter_name(cfg, run_dir))
     summary = {
         "run_dir": str(run_dir),
         "wall_s": round(time.time() - start, 1),

@@ -16,7 +16,9 @@ from raykd.config.loading import ConfigError, build_config
 from raykd.tune import results as res
 from raykd.tune.resources import concurrency, run_samples, trial_resources
 from raykd.tune.spec import Sweep, grid_size, load_sweep, param_space
-from raykd.tune.trainable import SAMPLES, TrialPlan, drop_skip_counter, run_trial
+from raykd.data.skips import drop_skip_counter
+from raykd.train.trainer import skip_counter_name
+from raykd.tune.trainable import SAMPLES, TrialPlan, run_trial
 
 
 @dataclass
@@ -147,7 +149,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: b
     results = tuner.fit()
     rows = res.rows_from_results(results, sweep.keys, sweep.spec.metric)
     for row in rows:  # trials stopped early were killed before they could drop their own
-        drop_skip_counter(f"{base.run.name}-{row['trial_id']}")
+        drop_skip_counter(skip_counter_name(base, Path(row["trial_id"])))  # a trial's run dir is its id
     return report(sweep, exp_path, rows)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from raykd.data.skips import drop_skip_counter
 from raykd.tune.resources import run_samples
 from raykd.tune.spec import build_trial_config
 
@@ -90,29 +91,12 @@ class TrialPlan:
         return "://" not in self.experiment_path
 
 
-def skip_counter_name(run_name: str, run_dir: Path) -> str:
-    """The data pipeline's skip-counter name of a run (as `raykd.train.trainer.build_trainer` names it)."""
-    return f"{run_name}-{Path(run_dir).name}"
-
-
-def drop_skip_counter(name: str) -> None:
-    """Kill the detached `raykd-skips-<name>` actor a run leaves behind, if any."""
-    import ray
-
-    from raykd.data.skips import NAMESPACE
-
-    try:
-        ray.kill(ray.get_actor(f"raykd-skips-{name}", namespace=NAMESPACE))
-    except ValueError:
-        pass  # never created, or already gone
-
-
 def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     """Tune function trainable: train the base recipe with this trial's `params` under Ray Train."""
     import ray.tune
 
     from raykd.config.loading import save_config
-    from raykd.train.trainer import build_trainer, resolve_train_shards
+    from raykd.train.trainer import build_trainer, resolve_train_shards, skip_counter_name
 
     trial_id = ray.tune.get_context().get_trial_id()
     working_dir = Path.cwd()  # Tune moved this process into the trial's working directory
@@ -130,4 +114,4 @@ def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     try:
         build_trainer(cfg, run_dir, callbacks=[report]).fit()
     finally:
-        drop_skip_counter(skip_counter_name(cfg.run.name, run_dir))
+        drop_skip_counter(skip_counter_name(cfg, run_dir))
