@@ -12,14 +12,28 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray for the whole test session (starting Ray costs tens of seconds)."""
+TEST_RAY_CPUS = 4  # 2 train workers + Ray Data tasks; fewer logical CPUs deadlock 2-worker runs
+
+
+def start_test_ray():
+    """The shared local Ray with `TEST_RAY_CPUS` logical CPUs, started once (costs tens of seconds).
+
+    A Ray that something else started with fewer CPUs (e.g. `ray.init()` auto-started by a Ray call
+    with the machine's 2 cores) is restarted, so that it cannot starve later 2-worker tests.
+    """
     import ray
 
+    if ray.is_initialized() and ray.cluster_resources().get("CPU", 0) < TEST_RAY_CPUS:
+        ray.shutdown()
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=True)
-    yield ray
+        ray.init(num_cpus=TEST_RAY_CPUS, include_dashboard=False, log_to_driver=True)
+    return ray
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session."""
+    yield start_test_ray()
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,8 @@ def skip_counter(name: str = "default"):
 
 def drop_skip_counter(name: str) -> None:
     """Kill the detached actor of counter `name` once its run is over (no-op if it never existed)."""
+    if not ray.is_initialized():  # the run failed before Ray started: there is no actor, and
+        return  # `ray.get_actor` would start a default Ray instance just to look
     try:
         ray.kill(ray.get_actor(f"raykd-skips-{name}", namespace=NAMESPACE))
     except ValueError:

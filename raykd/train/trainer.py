@@ -43,6 +43,24 @@ def init_ray(cfg: Config) -> None:
         ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=False)
 
 
+def check_cpus_left_for_data(cfg: Config) -> None:
+    """Fail, instead of hanging, when a fixed-size Ray has no CPU left for Ray Data beside the workers.
+
+    Only for a local Ray (no `run.ray_address`, not under `ray job submit`): a cluster may autoscale.
+    """
+    import ray
+
+    if cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
+        return
+    total = ray.cluster_resources().get("CPU", 0)
+    workers = cfg.train.num_workers * cfg.train.cpus_per_worker
+    if total < workers + 1:
+        raise ValueError(
+            f"the running Ray has {total:g} CPUs, but train.num_workers x train.cpus_per_worker = {workers:g} "
+            "leaves none for Ray Data, and the run would hang: start Ray with more logical CPUs "
+            f"(run.ray_num_cpus, or ray.init(num_cpus={math.ceil(workers) + 2})) or use fewer workers")
+
+
 def resolve_train_shards(cfg: Config):
     """(plan, samples per epoch) for the configured training data; fails before Ray starts.
 
@@ -95,6 +113,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     if steps_per_epoch < 1:
         raise ValueError(f"train.batch_size x train.num_workers = {global_batch} exceeds the {n_samples} training samples")
     init_ray(cfg)
+    check_cpus_left_for_data(cfg)
     skip_counter = skip_counter_name(cfg, run_dir)
     reset_skipped_counts(skip_counter)
     if dataset is None:

@@ -63,10 +63,10 @@ def test_train_missing_and_empty_shards_fail_before_ray(builtin_root, tmp_path, 
     args = ["train", str(REPO / "recipes/quickstart.yaml"), "--run-dir", str(tmp_path / "run")]
     assert main(args + ["--set", f"data.train_shards={missing}"] + [f"--set={s}" for s in tiny_overrides(builtin_root)]) == 2
     assert "nowhere" in capsys.readouterr().err
-    (tmp_path / "empty").mkdir()
-    empty = json.dumps([str(tmp_path / "empty")])
-    assert main(args + ["--set", f"data.train_shards={empty}"]) == 2
-    assert "empty" in capsys.readouterr().err
+    (tmp_path / "no_tars").mkdir()
+    no_tars = json.dumps([str(tmp_path / "no_tars")])
+    assert main(args + ["--set", f"data.train_shards={no_tars}"]) == 2
+    assert f"shard directory '{tmp_path / 'no_tars'}' contains no *.tar files" in capsys.readouterr().err
     assert ray.is_initialized() == was_running  # the errors came before Ray started
 
 

@@ -66,9 +66,9 @@ def faulty_shards(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_local():
     """The shared local Ray instance (not shut down: other modules may use it)."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    yield ray
+    from tests.conftest import start_test_ray
+
+    yield start_test_ray()
 
 
 def save_jpeg(path, grey: int, size: int = 24) -> None:

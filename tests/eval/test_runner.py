@@ -80,8 +80,9 @@ def test_write_clip_benchmark_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
+    from tests.conftest import start_test_ray
+
+    ray = start_test_ray()
     ray.cloudpickle.register_pickle_by_value(fakes)  # the workers cannot import the tests package
     yield ray
 

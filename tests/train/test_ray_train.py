@@ -105,3 +105,11 @@ def test_killed_worker_is_replaced_and_run_resumes(ray_session, builtin_root, tm
     epochs = [json.loads(line)["epoch"] for line in results_file.read_text().splitlines()]
     assert epochs.count(1) == 1, epochs  # epoch 0 was not trained again: the run resumed from its checkpoint
     assert sorted(set(epochs)) == [1, 2, 3, 4]
+
+
+def test_too_few_cpus_for_ray_data_fails_fast_instead_of_hanging(ray_session, builtin_root, tmp_path):
+    cpus = int(ray_session.cluster_resources()["CPU"])
+    cfg = cfg_for(builtin_root, tmp_path, **{"train.num_workers": cpus, "train.batch_size": 4})
+    with pytest.raises(ValueError, match=rf"has {cpus} CPUs, but train.num_workers x train.cpus_per_worker = {cpus} "):
+        train(cfg, tmp_path / "run")
+    assert not list((tmp_path / "run").glob("checkpoints/*/checkpoint_*"))
