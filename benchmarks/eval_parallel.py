@@ -86,14 +86,14 @@ def serial_child(items_file: str, out_file: str, checkpoint: str, threads: int |
 
     import torch
 
-    from raykd.eval.elevater.cli import load_checkpoint_model
+    from raykd.train.checkpoint import checkpoint_model
     from raykd.eval.elevater.parallel import run_serial
 
     if threads:
         torch.set_num_threads(threads)
     items = pickle.loads(Path(items_file).read_bytes())
     items = [replace(i, options=replace(i.options, num_threads=None)) for i in items]
-    model = load_checkpoint_model(checkpoint)
+    model = checkpoint_model(checkpoint)
     if torch.cuda.is_available():
         model = model.to("cuda")
     results = run_serial(model, items)
@@ -119,7 +119,7 @@ def _children_cpu() -> float:
 
 
 def parallel(checkpoint: Path, items: list, args: argparse.Namespace, max_actors: int | None) -> tuple[float, list]:
-    from raykd.eval.elevater.cli import load_checkpoint_model
+    from raykd.train.checkpoint import checkpoint_model
     from raykd.eval.elevater.parallel import run_parallel
 
     start = time.perf_counter()

@@ -27,6 +27,7 @@ __all__ = [
     "all_reduce_mean",
     "broadcast",
     "sync_grad",
+    "average_batchnorm_stats",
 ]
 
 
@@ -136,3 +137,20 @@ def sync_grad(x: torch.Tensor) -> torch.Tensor:
     if not _active():
         return x
     return _SyncGrad.apply(x)
+
+
+@torch.no_grad()
+def average_batchnorm_stats(model: torch.nn.Module) -> None:
+    """Replace every BatchNorm's running mean and variance by their mean over ranks, in place.
+
+    Training runs DDP with ``broadcast_buffers=False`` (see ``raykd.train.ray_context``), so each
+    worker's statistics follow its own batches; averaging them before a checkpoint or an evaluation
+    (as timm's ``distribute_bn(reduce=True)``) gives statistics of the global batch. No-op at world size 1.
+    """
+    if not _active():
+        return
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            for buffer in (module.running_mean, module.running_var):
+                if buffer is not None:
+                    buffer.copy_(all_reduce_mean(buffer))

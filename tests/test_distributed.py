@@ -60,3 +60,29 @@ def test_world_size_2_collectives():
         torch.testing.assert_close(o["mean"], (local[0] + local[1]) / 2)
         torch.testing.assert_close(o["bcast"], local[1])
         torch.testing.assert_close(o["input_untouched"], local[r])
+
+
+def _batchnorm_after_own_batches(x):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.BatchNorm1d(4))
+    net[3].track_running_stats = False  # a BatchNorm without running statistics is left alone
+    net[1](x[D.rank()])  # each rank updates its running statistics on its own batch
+    before = {k: v.clone() for k, v in net[1].state_dict().items()}
+    D.average_batchnorm_stats(net)
+    return {"before": before, "after": net[1].state_dict()}
+
+
+def test_batchnorm_stats_are_averaged_over_ranks():
+    x = torch.randn(2, 8, 4, 5, 5)
+    x[1] = x[1] * 3 + 2  # the ranks see different data
+    out = dist_utils.run_in_two_processes(_batchnorm_after_own_batches, x)
+    for key in ("running_mean", "running_var"):
+        assert not torch.allclose(out[0]["before"][key], out[1]["before"][key])
+        expected = (out[0]["before"][key] + out[1]["before"][key]) / 2
+        for rank in (0, 1):
+            torch.testing.assert_close(out[rank]["after"][key], expected)
+    assert out[0]["after"]["num_batches_tracked"] == 1  # the counter is not averaged (nor summed)
+    net = torch.nn.BatchNorm1d(3)
+    net.running_mean.fill_(5.0)
+    D.average_batchnorm_stats(net)  # world size 1: untouched
+    assert torch.equal(net.running_mean, torch.full((3,), 5.0))

@@ -2,7 +2,8 @@
 
 A recipe is a YAML mapping whose top-level keys are the sections of `raykd.config.schema.Config`.
 `defaults: other.yaml` (or a list) names recipes it extends, relative to its own folder; later
-files and the recipe itself win key by key. Every error names the dotted key and, where it helps,
+files and the recipe itself win key by key. A mapping tagged `!replace` (e.g.
+`hparams: !replace {n_prototypes: 64}`) replaces the parent's mapping instead of merging into it. Every error names the dotted key and, where it helps,
 the file and the valid choices.
 """
 from __future__ import annotations
@@ -32,6 +33,13 @@ _Loader.add_implicit_resolver(
     re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"""),
     list("-+0123456789"),
 )
+
+
+class Replace(dict):
+    """A mapping tagged `!replace` in a recipe: it replaces its parent's mapping instead of merging."""
+
+
+_Loader.add_constructor("!replace", lambda loader, node: Replace(loader.construct_mapping(node, deep=True)))
 
 
 def yaml_load(text: str):
@@ -75,9 +83,12 @@ def load_recipe_dict(path: str | Path, _seen: tuple = ()) -> dict:
 
 
 def deep_merge(base: dict, update: dict) -> dict:
+    """`update` over `base`, mappings merged key by key, except those tagged `!replace` (taken whole)."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, Replace):
+            out[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

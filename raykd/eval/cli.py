@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from raykd.train.checkpoint import WEIGHTS
+
 IMAGE_TASKS = ("zeroshot", "linear_probe", "knn", "clustering", "retrieval", "feature_analysis")
 TEXT_TASKS = ("sts", "passage_retrieval", "wiki_sections", "word_similarity")
 ALIASES = {"linear": "linear_probe", "zero-shot": "zeroshot", "k-nn": "knn", "msmarco": "passage_retrieval",
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model name in CLIP_benchmark files (default <run.name>-step<step>)")
     p.add_argument("--option", action="append", default=[], metavar="TASK.KEY=VALUE",
                    help="task keyword argument, YAML value, e.g. linear_probe.solver=torch (repeatable)")
+    p.add_argument("--weights", choices=WEIGHTS, default="auto",
+                   help="auto: the EMA weights when the checkpoint has them (what evaluation during training "
+                        "saw), else the trained ones | ema | trained")
     p.add_argument("--batch-size", type=int, default=256, help="feature-extraction batch size")
     p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:1")
     p.add_argument("--threads", type=int, default=0,
@@ -106,13 +111,6 @@ def pick_device(spec: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {spec}: CUDA is not available on this machine")
     return device
-
-
-def load_checkpoint_model(checkpoint_dir: str):
-    """The DualEncoder of a checkpoint (a picklable model factory for Ray actors)."""
-    from raykd.train.checkpoint import load_model
-
-    return load_model(checkpoint_dir)[0]
 
 
 def checkpoint_info(checkpoint_dir: Path):
@@ -175,11 +173,13 @@ def run_local(model, groups: dict, root: Path, options: dict, batch_size: int) -
     return results
 
 
-def run_ray(checkpoint_dir: Path, groups: dict, root: Path, options: dict, batch_size: int) -> dict[str, Any]:
+def run_ray(checkpoint_dir: Path, groups: dict, root: Path, options: dict, batch_size: int,
+            weights: str = "auto") -> dict[str, Any]:
     """One Ray actor per data set (all its tasks), the model loaded inside each actor."""
     import ray
 
     from raykd.eval.runner import WorkItem, evaluate_parallel
+    from raykd.train.checkpoint import checkpoint_model
 
     if not ray.is_initialized():
         ray.init() if os.environ.get("RAY_ADDRESS") else ray.init(include_dashboard=False)
@@ -191,7 +191,7 @@ def run_ray(checkpoint_dir: Path, groups: dict, root: Path, options: dict, batch
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     _progress(f"{len(items)} data sets on Ray actors ({'1 GPU' if gpus else 'CPU'} each): {', '.join(by_name)}")
     start = time.perf_counter()
-    results = evaluate_parallel(functools.partial(load_checkpoint_model, str(checkpoint_dir)), items,
+    results = evaluate_parallel(functools.partial(checkpoint_model, str(checkpoint_dir), weights), items,
                                 num_gpus_per_actor=gpus)
     _progress(f"Ray evaluation done in {time.perf_counter() - start:.1f} s")
     return results
@@ -237,7 +237,7 @@ def write_outputs(record: dict, out: Path, run_dir: Path | None, clip_dir: Path 
 # ---------------------------------------------------------------------------------------------- main
 def main(argv: list[str]) -> int:
     from raykd.eval.runner import ERRORS, plan, skipped_tasks
-    from raykd.train.checkpoint import find_checkpoint
+    from raykd.train.checkpoint import checkpoint_model, find_checkpoint
 
     args = build_parser().parse_args(argv)
     tasks = resolve_tasks(args.tasks)
@@ -255,14 +255,14 @@ def main(argv: list[str]) -> int:
     skipped = skipped_tasks(tasks, groups, root, datasets)
     _progress(f"{checkpoint_dir} (step {step}, epoch {epoch}) on {device}; data root {root}")
     if args.ray:
-        results = run_ray(checkpoint_dir, groups, root, options, args.batch_size)
+        results = run_ray(checkpoint_dir, groups, root, options, args.batch_size, args.weights)
     else:
         with cpu_threads(args.threads):
-            model = load_checkpoint_model(str(checkpoint_dir)).to(device)
+            model = checkpoint_model(str(checkpoint_dir), args.weights).to(device)
             results = run_local(model, groups, root, options, args.batch_size)
     errors = results.pop(ERRORS, {})
     model_name = args.model_name or f"{cfg.run.name}-step{step}"
-    record = {"checkpoint": str(checkpoint_dir), "step": step, "epoch": epoch, "model": model_name,
+    record = {"checkpoint": str(checkpoint_dir), "weights": args.weights, "step": step, "epoch": epoch, "model": model_name,
               "data_root": str(root), "device": str(device) if not args.ray else "ray", "tasks": tasks,
               "datasets": datasets, "wall_s": round(time.perf_counter() - start, 1),
               "metrics": dict(sorted(results.items())), "skipped": skipped, "errors": errors}

@@ -41,12 +41,14 @@ class ProtoCLIP(DistillLoss):
     Image Pretraining", IEEE TNNLS 2023 (arXiv:2206.10996).
     Prototypes [k, D] are spherical k-means centroids of the teacher (text) features of an
     episode, set by ``update_prototypes(features)``, which the trainer calls once per episode.
-    Each pair's target over prototypes comes from its teacher feature: the nearest prototype
-    (one-hot) or, with ``soft_targets``, ``softmax(t @ P.T / target_temperature)``. Both the
+    Each pair's label is the prototype nearest its teacher feature; its target is that label
+    one-hot or, with ``soft_targets``, ``softmax(P[label] @ P.T / target_temperature)`` (the
+    prototype's similarities to all prototypes, as in the authors' ``ProtoLoss``). Both the
     student (image) and the teacher (text) rows are scored against the prototypes with a
     learnable scale (log-space, init log(1/0.07), gradient averaged over workers, clamped at
     100). ``loss = infonce_weight * InfoNCE + student_proto_weight * CE(student -> P) +
-    teacher_proto_weight * CE(teacher -> P)``.
+    teacher_proto_weight * CE(teacher -> P)``; the default weights 0.5 are the authors'
+    ``L_proto = (L_img + L_text) / 2``, and their default k is 20000 (episodes of ~200k pairs).
     Until ``update_prototypes`` is first called, the loss is InfoNCE only (a k-means of a single
     batch would give meaningless prototypes; the scale gets a zero gradient meanwhile). Prototype terms use this worker's rows (the mean
     over workers is the global value). Needs equal dims and ``logit_scale``.
@@ -59,14 +61,14 @@ class ProtoCLIP(DistillLoss):
 
     def __init__(
         self,
-        n_prototypes: int = 1000,
+        n_prototypes: int = 20000,
         kmeans_iters: int = 20,
         soft_targets: bool = False,
         target_temperature: float = 0.01,
         init_proto_scale: float = math.log(1 / 0.07),
         infonce_weight: float = 1.0,
-        student_proto_weight: float = 1.0,
-        teacher_proto_weight: float = 1.0,
+        student_proto_weight: float = 0.5,
+        teacher_proto_weight: float = 0.5,
         local_loss: bool = True,
         gather_with_grad: bool = True,
         seed: int = 0,
@@ -98,10 +100,10 @@ class ProtoCLIP(DistillLoss):
         self.has_prototypes.fill_(True)
 
     def _targets(self, t: Tensor, protos: Tensor) -> Tensor:
-        sims = t @ protos.T
+        label = (t @ protos.T).argmax(dim=-1)
         if self.soft_targets:
-            return F.softmax(sims / self.target_temperature, dim=-1)
-        return F.one_hot(sims.argmax(dim=-1), protos.shape[0]).to(t.dtype)
+            return F.softmax(protos[label] @ protos.T / self.target_temperature, dim=-1)
+        return F.one_hot(label, protos.shape[0]).to(t.dtype)
 
     def forward(self, teacher, student, *, logit_scale=None, labels=None):
         self._require(logit_scale, "logit_scale")

@@ -20,9 +20,11 @@ class ProtoCPC(DistillLoss):
     ``q = softmax(proto(teacher) / teacher_temperature)`` (no gradient), the per-row loss is
     ``-sum_k q_k * log(exp(s_k) / sum_j prior_j * exp(s_j))
     = -sum_k q_k s_k + logsumexp(s + log prior)``, averaged over this worker's rows.
-    After the loss (training mode only), ``prior = m * prior + (1 - m) * mean(q)`` with the mean
-    all-reduced over the global batch; the prior starts uniform. The prototype layer is as in
-    DINO (owned by the loss, shared by both sides). Needs equal dims.
+    After the loss (training mode only), ``prior = m * prior + (1 - m) * K * mean(q)`` with the mean
+    all-reduced over the global batch. As in the authors' code the prior is scaled to sum to K
+    (it starts as all ones), so with a uniform prior the loss equals DINO's cross-entropy without
+    centering. The prototype layer is as in DINO (owned by the loss, shared by both sides).
+    Needs equal dims.
     """
 
     paper = "Lee et al. 2022, Prototypical Contrastive Predictive Coding (ICLR)"
@@ -43,7 +45,7 @@ class ProtoCPC(DistillLoss):
         self.teacher_temperature, self.student_temperature = teacher_temperature, student_temperature
         self.prior_momentum = prior_momentum
         self.prototypes = CosinePrototypes(n_prototypes, dim, seed)
-        self.register_buffer("prior", torch.full((1, n_prototypes), 1.0 / n_prototypes))
+        self.register_buffer("prior", torch.ones(1, n_prototypes))
 
     def forward(self, teacher, student, *, logit_scale=None, labels=None):
         self._same_dim(teacher, student)
@@ -58,6 +60,6 @@ class ProtoCPC(DistillLoss):
 
     @torch.no_grad()
     def _update_prior(self, q) -> None:
-        batch_prior = D.all_reduce_sum(q.sum(dim=0, keepdim=True)) / (q.shape[0] * D.world_size())
+        batch_prior = D.all_reduce_sum(q.sum(dim=0, keepdim=True)) * q.shape[1] / (q.shape[0] * D.world_size())
         m = self.prior_momentum
         self.prior.mul_(m).add_(batch_prior.to(self.prior), alpha=1 - m)

@@ -62,20 +62,36 @@ def find_checkpoint(path: str | Path) -> Path:
     return candidates[-1].parent
 
 
-def load_model(path: str | Path):
+WEIGHTS = ("auto", "ema", "trained")
+
+
+def load_model(path: str | Path, weights: str = "auto"):
     """(DualEncoder with the checkpoint's weights, Config) from a checkpoint or run directory.
 
-    The architecture comes from the config stored in the checkpoint; pretrained tags are not
-    fetched again since the stored weights replace them.
+    `weights`: "trained" (the optimised weights), "ema" (the EMA average, `optim.ema_decay`; an error
+    if the checkpoint has none) or "auto" (the EMA when present, else trained: what evaluation during
+    training saw, less WiSE-FT, whose initial weights are not stored). The architecture comes from
+    the config stored in the checkpoint; pretrained tags are not fetched again since the stored
+    weights replace them.
     """
     from raykd.config.loading import build_config
     from raykd.models.dual_encoder import build_dual_encoder
 
-    state = load_state(find_checkpoint(path))
+    if weights not in WEIGHTS:
+        raise ValueError(f"--weights: unknown choice {weights!r}; choose from {list(WEIGHTS)}")
+    checkpoint = find_checkpoint(path)
+    state = load_state(checkpoint)
+    if weights == "ema" and not state.get("ema"):
+        raise ValueError(f"--weights ema: checkpoint {checkpoint} has no EMA weights (trained without optim.ema_decay)")
     cfg = build_config(state["config"])
     model_cfg = cfg.model
     model_cfg.image.pretrained = model_cfg.text.pretrained = ""
     model_cfg.image.weights = model_cfg.text.weights = ""
     model = build_dual_encoder(model_cfg)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["ema"] if weights != "trained" and state.get("ema") else state["model"])
     return model.eval(), cfg
+
+
+def checkpoint_model(path: str, weights: str = "auto"):
+    """The DualEncoder alone (a picklable model factory for Ray actors: `functools.partial`)."""
+    return load_model(path, weights)[0]

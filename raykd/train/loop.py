@@ -21,7 +21,7 @@ from torch import nn
 
 from raykd.config.loading import build_config, config_to_dict
 from raykd.config.schema import Config
-from raykd.distributed import all_gather_no_grad
+from raykd.distributed import all_gather_no_grad, average_batchnorm_stats
 from raykd.losses import get_loss, loss_hparams
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
@@ -202,6 +202,8 @@ def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: in
                "train/logit_scale": c.model.scale().item(), "step": step, "epoch": epoch, **extra,
                **ctx.extra_metrics()}
     checkpoint_dir = None
+    if save:
+        _average_batchnorm_stats(c)
     if save and ctx.rank == 0:
         checkpoint_dir = tempfile.mkdtemp(prefix="raykd-ckpt-")
         ckpt.save_state(checkpoint_dir, model=c.model, loss=c.loss, optimizer=c.optimizer,
@@ -211,6 +213,13 @@ def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: in
     if checkpoint_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     meter.reset()
+
+
+def _average_batchnorm_stats(c: Components) -> None:
+    """BatchNorm statistics of the model (and its EMA) averaged over workers: a collective, so every rank calls it."""
+    average_batchnorm_stats(c.model)
+    if c.ema is not None:
+        average_batchnorm_stats(c.ema.module)
 
 
 def _resume(c: Components, ctx: LoopContext) -> tuple[int, int, int]:
@@ -263,6 +272,8 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             _update_prototypes(c.loss, episode_feats)
         hit_max = bool(t.max_steps and step >= t.max_steps)
         finished_epoch = not hit_max or batches_done >= ctx.steps_per_epoch
+        if finished_epoch:
+            _average_batchnorm_stats(c)  # what rank 0 evaluates and saves: the global batches' statistics
         evals = _evaluate(cfg, ctx, c, epoch) if finished_epoch else {}
         next_epoch, position = (epoch + 1, 0) if finished_epoch else (epoch, batches_done)
         _report(cfg, ctx, c, meter, step, next_epoch, position, evals, save=True)
@@ -277,6 +288,9 @@ def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
     feats = all_gather_no_grad(torch.cat(episode_feats))
     if feats.shape[0] >= loss.n_prototypes:
         loss.update_prototypes(feats)
+    else:  # only a partial epoch (resumed mid-epoch, or cut by max_steps): the trainer checked full ones
+        print(f"[raykd] {loss.name}: {feats.shape[0]} teacher features < n_prototypes={loss.n_prototypes}; "
+              "prototypes not re-clustered this epoch", flush=True)
 
 
 def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:

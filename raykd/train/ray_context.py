@@ -48,7 +48,9 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
             return ckpt.load_state(directory)
 
     # Loss state (queues, centers) is kept identical by the losses themselves: broadcasting it from
-    # rank 0 on every step would copy up to 65536 x D floats. With w_align 0 the image tower idles.
+    # rank 0 on every step would copy up to 65536 x D floats. BatchNorm statistics are averaged over
+    # workers before each evaluation and checkpoint instead (raykd.distributed.average_batchnorm_stats).
+    # With w_align 0 the image tower idles.
     ddp_kwargs = {"broadcast_buffers": False, "find_unused_parameters": cfg.loss.w_align <= 0}
     evaluate = None
     if context.get_world_rank() == 0:

@@ -61,6 +61,20 @@ def check_cpus_left_for_data(cfg: Config) -> None:
             f"(run.ray_num_cpus, or ray.init(num_cpus={math.ceil(workers) + 2})) or use fewer workers")
 
 
+def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None:
+    """A loss that clusters each episode (ProtoCLIP) needs at least `n_prototypes` samples in one."""
+    from raykd.losses.registry import loss_class, loss_hparams
+
+    if not hasattr(loss_class(cfg.loss.name), "update_prototypes"):
+        return
+    k = cfg.loss.hparams.get("n_prototypes", loss_hparams(cfg.loss.name)["n_prototypes"])
+    if samples_per_epoch < k:
+        raise ValueError(
+            f"loss.hparams.n_prototypes = {k} exceeds the {samples_per_epoch} samples trained per epoch "
+            f"(data.episode_size / data.samples_per_epoch / the data set): {cfg.loss.name} could never "
+            "cluster; lower n_prototypes or use larger episodes")
+
+
 def resolve_train_shards(cfg: Config):
     """(plan, samples per epoch) for the configured training data; fails before Ray starts.
 
@@ -112,6 +126,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     steps_per_epoch = n_samples // global_batch
     if steps_per_epoch < 1:
         raise ValueError(f"train.batch_size x train.num_workers = {global_batch} exceeds the {n_samples} training samples")
+    check_episode_covers_prototypes(cfg, steps_per_epoch * global_batch)
     init_ray(cfg)
     check_cpus_left_for_data(cfg)
     skip_counter = skip_counter_name(cfg, run_dir)

@@ -70,6 +70,17 @@ def test_train_missing_and_empty_shards_fail_before_ray(builtin_root, tmp_path, 
     assert ray.is_initialized() == was_running  # the errors came before Ray started
 
 
+def test_protoclip_episode_smaller_than_its_prototypes_fails_before_ray(builtin_root, tmp_path, capsys):
+    import ray
+
+    was_running = ray.is_initialized()
+    args = ["train", str(REPO / "recipes/quickstart.yaml"), "--run-dir", str(tmp_path / "run"),
+            "--set", "loss.name=ProtoCLIP"] + [f"--set={s}" for s in tiny_overrides(builtin_root)]
+    assert main(args) == 2  # the authors' default k=20000 against 512 built-in samples
+    assert "loss.hparams.n_prototypes = 20000 exceeds the 512 samples trained per epoch" in capsys.readouterr().err
+    assert ray.is_initialized() == was_running
+
+
 def test_data_make_writes_the_builtin_set(tmp_path, capsys):
     assert main(["data", "make", "digits", "--out", str(tmp_path)]) == 0
     root = tmp_path / "digits"

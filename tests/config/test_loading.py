@@ -8,6 +8,7 @@ import yaml
 
 from raykd.config import ConfigError, load_config, save_config
 from raykd.config.loading import build_config, parse_override
+from raykd.config.schema import Config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,20 @@ def test_defaults_inheritance_merges_key_by_key(tmp_path):
     child = write(tmp_path / "child.yaml", {"defaults": "base.yaml", "optim": {"lr": 0.01}})
     cfg = load_config(child)
     assert cfg.optim.lr == 0.01 and cfg.optim.weight_decay == 0.5 and cfg.train.epochs == 3
+
+
+def test_replace_tag_takes_the_childs_mapping_whole(tmp_path):
+    write(tmp_path / "base.yaml", {"loss": {"name": "DINO", "hparams": {"n_prototypes": 64, "student_temperature": 0.2}},
+                                   "optim": {"lr": 0.1, "weight_decay": 0.5}})
+    child = tmp_path / "child.yaml"
+    child.write_text("defaults: base.yaml\nloss:\n  name: ProtoCPC\n  hparams: !replace {n_prototypes: 32}\n"
+                     "optim: !replace {lr: 0.01}\n")
+    cfg = load_config(child)
+    assert cfg.loss.hparams == {"n_prototypes": 32}  # the parent's student_temperature is gone
+    assert cfg.optim.lr == 0.01 and cfg.optim.weight_decay == Config().optim.weight_decay != 0.5  # back to the default
+    save_config(cfg, tmp_path / "saved.yaml")  # plain YAML again: no custom tag in the saved config
+    assert "!replace" not in (tmp_path / "saved.yaml").read_text()
+    assert load_config(tmp_path / "saved.yaml").loss.hparams == {"n_prototypes": 32}
 
 
 def test_defaults_chain_and_list(tmp_path):

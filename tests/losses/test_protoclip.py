@@ -26,12 +26,13 @@ def _reference(b, protos, soft_temperature=None, proto_scale=1 / 0.07):
     s, t, scale = unit(b["student"]), unit(b["teacher"]), b["logit_scale"]
     eye = torch.eye(len(s), dtype=s.dtype)
     nce = (_ce(scale * s @ t.T, eye) + _ce(scale * t @ s.T, eye)) / 2
-    sims = t @ protos.T
+    label = (t @ protos.T).argmax(dim=1)
     if soft_temperature is None:
-        targets = torch.nn.functional.one_hot(sims.argmax(dim=1), len(protos)).to(s.dtype)
-    else:
-        targets = torch.softmax(sims / soft_temperature, dim=1)
-    return nce + _ce(proto_scale * s @ protos.T, targets) + _ce(proto_scale * t @ protos.T, targets)
+        targets = torch.nn.functional.one_hot(label, len(protos)).to(s.dtype)
+    else:  # the authors' soft target: the label prototype's similarities to all prototypes
+        targets = torch.softmax(protos[label] @ protos.T / soft_temperature, dim=1)
+    # their L_proto is the mean of the image and text terms
+    return nce + 0.5 * _ce(proto_scale * s @ protos.T, targets) + 0.5 * _ce(proto_scale * t @ protos.T, targets)
 
 
 def test_infonce_only_until_prototypes_are_set():

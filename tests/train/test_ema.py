@@ -78,7 +78,7 @@ def test_evaluation_model_picks_ema_then_interpolates():
     assert torch.allclose(net[2].weight, initial["2.weight"] + 1.0)  # the training model is untouched
 
 
-def test_loop_evaluates_and_checkpoints_the_ema(builtin_root):
+def test_loop_evaluates_and_checkpoints_the_ema(builtin_root, tmp_path):
     sets = {"data.augment": "none", "data.shuffle_buffer": 0, "optim.ema_decay": 0.9, "optim.wise_ft_alpha": 0.5,
             "train.log_every_n_steps": 100}
     cfg = load_config(REPO / "recipes/quickstart.yaml", tiny_overrides(builtin_root, **sets))
@@ -89,7 +89,25 @@ def test_loop_evaluates_and_checkpoints_the_ema(builtin_root):
     assert state["ema"] is not None and state["ema"].keys() == state["model"].keys()
     key = "image.backbone.conv1.weight"
     assert not torch.equal(state["ema"][key], state["model"][key])
+    check_load_model_weights_choice(state, tmp_path)
     initial = setup(cfg, run.context()).initial_state  # the same seed builds the same initial weights
     expected = wise_ft(initial, state["ema"], 0.5)  # evaluation saw WiSE-FT(initial, EMA)
     for name, value in seen[0].items():
         torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=1e-6, msg=name)
+
+
+def check_load_model_weights_choice(state: dict, tmp_path) -> None:
+    """`raykd eval --weights`: auto and ema load the EMA, trained the optimised weights."""
+    import raykd.train.checkpoint as ckpt
+
+    torch.save(state, tmp_path / ckpt.STATE_FILE)
+    key = "image.backbone.conv1.weight"
+    for weights, expected in [("auto", state["ema"]), ("ema", state["ema"]), ("trained", state["model"])]:
+        model, _ = ckpt.load_model(tmp_path, weights)
+        assert torch.equal(model.state_dict()[key], expected[key]), weights
+    with pytest.raises(ValueError, match="--weights: unknown choice 'best'"):
+        ckpt.load_model(tmp_path, "best")
+    torch.save({**state, "ema": None}, tmp_path / ckpt.STATE_FILE)
+    assert torch.equal(ckpt.load_model(tmp_path, "auto")[0].state_dict()[key], state["model"][key])
+    with pytest.raises(ValueError, match=f"--weights ema: checkpoint {tmp_path} has no EMA weights"):
+        ckpt.load_model(tmp_path, "ema")

@@ -31,6 +31,7 @@ from raykd.eval.elevater.reader import check_files
 from raykd.eval.elevater.results import format_table, summarise, write_outputs
 from raykd.eval.elevater.search import SearchSpace, parse_grid
 from raykd.eval.elevater.work import FULL, ItemResult, WorkItem, failed
+from raykd.train.checkpoint import WEIGHTS, checkpoint_model
 
 FEW_SHOT_SEEDS = (0, 1, 2)
 
@@ -64,6 +65,8 @@ def _ints(values: list[str] | None, flag: str) -> list[int] | None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="raykd eval elevater", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="raykd checkpoint directory, state.pt or run directory")
+    p.add_argument("--weights", choices=WEIGHTS, default="auto",
+                   help="auto: the EMA weights when the checkpoint has them, else the trained ones | ema | trained")
     p.add_argument("--data-root", required=True, help="folder holding classification/<dataset>_<date>/ ...")
     p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                    help="ELEVATER ids or aliases, comma or space separated (default: the 20 ELEVATER sets); "
@@ -133,13 +136,6 @@ def make_items(args: argparse.Namespace, specs: list, options: EvalOptions) -> l
             for k in ([0] if mode == "zeroshot" else dict.fromkeys(shots)) for seed in _seeds(mode, k, seeds)]
 
 
-def load_checkpoint_model(path: str) -> Any:
-    """The DualEncoder of a raykd checkpoint (a picklable model factory for the actors)."""
-    from raykd.train.checkpoint import load_model
-
-    return load_model(path)[0]
-
-
 def _progress(total: int, items: list[WorkItem]):
     per_dataset = Counter(i.spec.name for i in items)
     done: Counter = Counter()
@@ -158,7 +154,7 @@ def _progress(total: int, items: list[WorkItem]):
 
 
 def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemResult]:
-    factory = functools.partial(load_checkpoint_model, str(args.checkpoint))
+    factory = functools.partial(checkpoint_model, str(args.checkpoint), args.weights)
     if args.serial:
         import torch
 

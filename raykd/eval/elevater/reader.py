@@ -125,16 +125,21 @@ def read_coco_index(path: str | Path) -> tuple[list[str], list[list[int]], list[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"index file not found: {path}")
-    coco = json.loads(path.read_text(encoding="utf-8"))
-    categories = sorted(coco["categories"], key=lambda c: c["id"])
-    position = {c["id"]: i for i, c in enumerate(categories)}
-    images = sorted(coco["images"], key=lambda img: img["id"])
-    row = {img["id"]: i for i, img in enumerate(images)}
-    labels: list[list[int]] = [[] for _ in images]
-    for ann in coco["annotations"]:
-        labels[row[ann["image_id"]]].append(position[ann["category_id"]])
-    paths = [f"{img['zip_file']}@{img['file_name']}" if img.get("zip_file") else img["file_name"] for img in images]
-    return paths, labels, [c["name"] for c in categories]
+    try:
+        coco = json.loads(path.read_text(encoding="utf-8"))
+        categories = sorted(coco["categories"], key=lambda c: c["id"])
+        position = {c["id"]: i for i, c in enumerate(categories)}
+        images = sorted(coco["images"], key=lambda img: img["id"])
+        row = {img["id"]: i for i, img in enumerate(images)}
+        labels: list[list[int]] = [[] for _ in images]
+        for ann in coco["annotations"]:
+            labels[row[ann["image_id"]]].append(position[ann["category_id"]])
+        paths = [f"{img['zip_file']}@{img['file_name']}" if img.get("zip_file") else img["file_name"] for img in images]
+        return paths, labels, [c["name"] for c in categories]
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    except (KeyError, TypeError) as err:  # a missing field, or an annotation naming an unknown image/category
+        raise ValueError(f"{path}: not a COCO classification index (missing or unknown {err})") from None
 
 
 # ---------------------------------------------------------------------------------------------- data sets

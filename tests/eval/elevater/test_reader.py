@@ -68,6 +68,20 @@ def test_coco_layout(tmp_path):
     assert data.classnames == ["meme", "hatespeech meme"]  # the registry's prompt names
 
 
+@pytest.mark.parametrize("text, problem", [
+    ('{"images": [], "annotations": []}', "missing or unknown 'categories'"),
+    ('{"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 2, "category_id": 1}],'
+     ' "categories": [{"id": 1, "name": "cat"}]}', "missing or unknown 2"),
+    ('{"images": [', "not valid JSON"),
+])
+def test_malformed_coco_index_names_the_file(tmp_path, text, problem):
+    from raykd.eval.elevater.reader import read_coco_index
+
+    (tmp_path / "test.json").write_text(text)
+    with pytest.raises(ValueError, match=f"{tmp_path / 'test.json'}: .*{problem}"):
+        read_coco_index(tmp_path / "test.json")
+
+
 def test_missing_files_are_named(tmp_path):
     folder = write_mnist(tmp_path)
     (folder / "val.zip").unlink()
