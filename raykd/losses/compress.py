@@ -20,8 +20,9 @@ class _CompRess(DistillLoss):
     the global batch). After the loss is computed, the banks are filled FIFO with the gathered
     global batch (detached, L2-normalised); the write pointer wraps around, so ``queue_size``
     need not be a multiple of the global batch. Banks start as seeded random unit vectors and
-    are sized at the first call. The banks are only updated in training mode. The teacher gets
-    no gradient.
+    are sized at the first call. The banks are only updated in training mode. As in the original
+    ITRA code (its ``UNI_DIRECTIONAL`` list), CompRess-1q is uni-directional (the teacher gets no
+    gradient) and CompRess-2q is not (the teacher side gets the gradient of the KL as well).
     """
 
     paper = "Abbasi Koohpayegani et al. 2020, CompRess (NeurIPS, arXiv:2010.14713)"
@@ -39,7 +40,9 @@ class _CompRess(DistillLoss):
     def forward(self, teacher, student, *, logit_scale=None, labels=None):
         if not self.two_queues:
             self._same_dim(teacher, student)
-        t, s = F.normalize(teacher.detach(), dim=-1), F.normalize(student, dim=-1)
+        if self.uni_directional:
+            teacher = teacher.detach()
+        t, s = F.normalize(teacher, dim=-1), F.normalize(student, dim=-1)
         t_bank = self.teacher_queue.features(t)
         s_bank = self.student_queue.features(s) if self.two_queues else t_bank.to(s.dtype)
         log_p_t = F.log_softmax(t @ t_bank.T / self.temperature, dim=-1)
@@ -67,3 +70,4 @@ class CompRess2q(_CompRess):
         + _CompRess.__doc__
     )
     two_queues = True
+    uni_directional = False

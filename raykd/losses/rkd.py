@@ -33,20 +33,23 @@ class RKD(DistillLoss):
     """Relational KD: match the teacher's pairwise distances and triplet angles (SmoothL1).
 
     Park, Kim, Lu, Cho, "Relational Knowledge Distillation", CVPR 2019.
-    Distances are normalised by their mean over distinct pairs; angles are the cosines of all
-    triplet angles. Features are used as given (both terms are scale-invariant); teacher and
-    student dims may differ. Relations are within this worker's batch (no communication).
+    With ``normalize`` (default, as in the original ITRA code) each row of ``teacher`` and
+    ``student`` is first L2-normalised (``normalize=False``: raw features, as the paper); then distances are normalised by their mean over distinct pairs, and angles are the cosines of
+    all triplet angles. Teacher and student dims may differ. Both sides get gradients. Relations
+    are within this worker's batch (no communication).
     ``loss = distance_weight * L_dist + angle_weight * L_angle``. Costs O(B^3 D) memory for the
     angle term.
     """
 
     paper = "Park et al. 2019, Relational Knowledge Distillation (CVPR)"
 
-    def __init__(self, distance_weight: float = 0.5, angle_weight: float = 1.0):
+    def __init__(self, distance_weight: float = 0.5, angle_weight: float = 1.0, normalize: bool = True):
         super().__init__()
-        self.distance_weight, self.angle_weight = distance_weight, angle_weight
+        self.distance_weight, self.angle_weight, self.normalize = distance_weight, angle_weight, normalize
 
     def forward(self, teacher, student, *, logit_scale=None, labels=None):
+        if self.normalize:
+            teacher, student = F.normalize(teacher, dim=-1), F.normalize(student, dim=-1)
         loss_d = F.smooth_l1_loss(_normalised_distances(student), _normalised_distances(teacher))
         loss_a = F.smooth_l1_loss(_angles(student), _angles(teacher))
         return self.distance_weight * loss_d + self.angle_weight * loss_a

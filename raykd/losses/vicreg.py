@@ -24,14 +24,19 @@ def _covariance(x: Tensor) -> Tensor:
 
 @register_loss("VICReg")
 class VICReg(DistillLoss):
-    """VICReg on unnormalised features, statistics over the global batch.
+    """VICReg on (by default L2-normalised) features, statistics over the global batch.
 
     Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
     Self-Supervised Learning", ICLR 2022.
-    ``invariance_weight * MSE(student, teacher) + variance_weight * (hinge(std_s) + hinge(std_t)) / 2
-    + covariance_weight * (cov(s) + cov(t))``, where the std hinge is ``relu(1 - sqrt(var + eps))``.
-    Features are gathered with gradient from every worker first, so every term (the invariance
-    term too) is the single-process value on the global batch. Needs equal dims and a global
+    With ``normalize`` (default, as in the original ITRA code) each row of ``teacher`` and
+    ``student`` is first L2-normalised; ``normalize=False`` uses the raw embeddings as the paper
+    does. Then
+    ``invariance_weight * MSE(s, t) + variance_weight * (hinge(std_s) + hinge(std_t)) / 2
+    + covariance_weight * (cov(s) + cov(t))``, where the std hinge is ``relu(1 - sqrt(var + eps))``
+    (unbiased variance of the centred columns) and ``cov(x)`` is the sum of squared off-diagonal
+    covariances divided by the dim. Features are gathered with gradient from every worker first,
+    so every term (the invariance term too) is the single-process value on the global batch (the
+    original computes the statistics on each worker's batch alone). Needs equal dims and a global
     batch of at least 2.
     """
 
@@ -44,13 +49,16 @@ class VICReg(DistillLoss):
         variance_weight: float = 25.0,
         covariance_weight: float = 1.0,
         eps: float = 1e-4,
+        normalize: bool = True,
     ):
         super().__init__()
         self.invariance_weight, self.variance_weight = invariance_weight, variance_weight
-        self.covariance_weight, self.eps = covariance_weight, eps
+        self.covariance_weight, self.eps, self.normalize = covariance_weight, eps, normalize
 
     def forward(self, teacher, student, *, logit_scale=None, labels=None):
         self._same_dim(teacher, student)
+        if self.normalize:
+            teacher, student = F.normalize(teacher, dim=-1), F.normalize(student, dim=-1)
         t, s = D.all_gather_with_grad(teacher), D.all_gather_with_grad(student)
         invariance = F.mse_loss(s, t)
         t, s = t - t.mean(dim=0), s - s.mean(dim=0)

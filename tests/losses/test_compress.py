@@ -5,7 +5,7 @@ import torch
 
 from raykd.losses import get_loss
 
-from .helpers import assert_state_round_trip, assert_two_processes_match_single, batch, close, unit
+from .helpers import assert_state_round_trip, assert_two_processes_match_single, batch, close, leaf, unit
 
 
 def _kl(t, s, t_bank, s_bank, temperature):
@@ -27,9 +27,17 @@ def test_second_step_matches_reference_on_filled_bank(name):
     t_bank = unit(first["teacher"])
     s_bank = unit(first["student"]) if name == "CompRess-2q" else t_bank
     close(loss.teacher_queue.bank, t_bank)
-    value = loss(second["teacher"], second["student"])
-    expected = _kl(unit(second["teacher"]), unit(second["student"]), t_bank, s_bank, 0.5)
+    t1, s1, t2, s2 = (leaf(second[k]) for k in ("teacher", "student", "teacher", "student"))
+    value = loss(t1, s1)
+    value.backward()
+    # as ITRA: only CompRess-1q is uni-directional, CompRess-2q sends the KL's gradient to the teacher too
+    teacher_ref = unit(t2) if name == "CompRess-2q" else unit(t2).detach()
+    expected = _kl(teacher_ref, unit(s2), t_bank, s_bank, 0.5)
+    expected.backward()
     close(value, expected, tol=1e-5)
+    close(s1.grad, s2.grad, tol=1e-5)
+    close(t1.grad, t2.grad, tol=1e-5)
+    assert (t1.grad is None) == (name == "CompRess-1q")
 
 
 def test_two_queue_variant_accepts_different_dims():

@@ -52,8 +52,9 @@ def test_hparams_reach_the_instance():
 def test_flags():
     assert loss_class("InfoNCE").needs_logit_scale and loss_class("InfoNCE").needs_gather
     assert loss_class("UniCL").needs_labels and loss_class("CrossEntropy").needs_labels
-    for name in ("CompRess-1q", "CompRess-2q", "SEED", "DINO", "ProtoCPC"):
+    for name in ("CompRess-1q", "SEED", "DINO", "ProtoCPC"):  # ITRA's UNI_DIRECTIONAL list
         assert loss_class(name).uni_directional
+    assert not loss_class("CompRess-2q").uni_directional
     assert loss_class("DINO").needs_prototypes and loss_class("ProtoCPC").needs_prototypes
     assert not loss_class("SimReg").needs_gather and not loss_class("RKD").uni_directional
 
