@@ -265,6 +265,8 @@ class RunConfig:
     seed: int = 0
     ray_address: str = ""  # '' starts (or joins) a local Ray sized for this machine
     ray_num_cpus: int = 0  # logical CPUs for a local Ray; 0 -> sized automatically
+    # Ray Train's own console logs (every report and checkpoint at INFO); raykd's progress lines stay
+    train_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
 @dataclass

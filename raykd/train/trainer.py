@@ -40,7 +40,9 @@ def init_ray(cfg: Config) -> None:
     elif os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`
         ray.init()
     else:
-        ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=False)
+        # with the dashboard, whose state API Ray Train's placement-group cleaner polls (without
+        # it, the cleaner logs a warning every few seconds); it costs about 1 s of start-up
+        ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=True)
 
 
 def check_cpus_left_for_data(cfg: Config) -> None:
@@ -137,7 +139,8 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     run_config = ray.train.RunConfig(
         name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
-        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep))
+        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep),
+        logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level))
     scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                       resources_per_worker={"CPU": cfg.train.cpus_per_worker})
     return TorchTrainer(

@@ -112,24 +112,10 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
     )
 
 
-def start_ray(cfg) -> None:
-    """Join the configured cluster, or start a local Ray sized like `raykd train`'s, with its dashboard:
-    when the scheduler stops a trial, Ray Train's placement-group cleaner finds out that the trial's
-    controller died through the state API, which the dashboard serves (without it, it polls forever)."""
-    import ray
-
-    from raykd.train.trainer import init_ray, local_num_cpus
-
-    if ray.is_initialized() or cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
-        init_ray(cfg)
-    else:
-        ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=True)
-
-
 def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: bool = False,
               name: str = "", storage_path: str = "") -> SweepOutcome:
     """Run the sweep at `path` (or resume it); `overrides` are --set strings for its base recipe."""
-    from raykd.train.trainer import resolve_train_shards
+    from raykd.train.trainer import init_ray, resolve_train_shards
 
     sweep = load_sweep(path, overrides)
     sweep.spec.name = name or sweep.spec.name
@@ -139,7 +125,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: b
     exp_path = experiment_path(sweep)
     restore = should_restore(exp_path, resume)
     build_scheduler(sweep, n_samples)  # its settings fail here, before Ray starts
-    start_ray(base)
+    init_ray(base)  # a local Ray comes with its dashboard: the placement-group cleaner of a stopped trial needs it
     import ray
 
     need = trial_resources(base, sweep.spec.resources)

@@ -113,3 +113,17 @@ def test_too_few_cpus_for_ray_data_fails_fast_instead_of_hanging(ray_session, bu
     with pytest.raises(ValueError, match=rf"has {cpus} CPUs, but train.num_workers x train.cpus_per_worker = {cpus} "):
         train(cfg, tmp_path / "run")
     assert not list((tmp_path / "run").glob("checkpoints/*/checkpoint_*"))
+
+
+def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_root, tmp_path):
+    from raykd.data.skips import drop_skip_counter
+    from raykd.train.trainer import build_trainer, skip_counter_name
+
+    cfg = cfg_for(builtin_root, tmp_path)
+    quiet = build_trainer(cfg, tmp_path / "run")
+    assert quiet.run_config.logging_config.log_level == "WARNING"  # no INFO line per report and checkpoint
+    chatty = build_trainer(cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "INFO"}), tmp_path / "run")
+    assert chatty.run_config.logging_config.log_level == "INFO"
+    drop_skip_counter(skip_counter_name(cfg, tmp_path / "run"))  # built, never run: no counter left behind
+    with pytest.raises(ValueError, match="run.train_log_level"):
+        cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "LOUD"})
