@@ -1,6 +1,8 @@
 """The `LoopContext` of a Ray Train worker: its dataset shard, device, DDP wrapping and reports."""
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from raykd.config.schema import Config
@@ -17,10 +19,24 @@ def skip_metrics(counts: dict) -> dict:
     return {"data/skipped": sum(totals.values()), **{f"data/skipped/{r}": n for r, n in totals.items()}}
 
 
+def quiet_report_log(level: str) -> None:
+    """Apply `run.train_log_level` to Ray Train's per-report INFO line in this worker.
+
+    Ray Train logs it through a logger named after its module's file path, which the
+    `ray.train.*` filter of `RunConfig(logging_config=...)` does not reach.
+    """
+    try:
+        from ray.train.v2._internal.execution import context as train_context
+    except ImportError:  # a Ray that moved it: its line stays
+        return
+    logging.getLogger(train_context.__file__).setLevel(level)
+
+
 def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
     import ray.train
     import ray.train.torch
 
+    quiet_report_log(cfg.run.train_log_level)
     torch.set_num_threads(cfg.train.torch_threads or max(1, int(cfg.train.cpus_per_worker)))
     context = ray.train.get_context()
     shard = ray.train.get_dataset_shard("train")

@@ -35,3 +35,17 @@ def test_local_ray_leaves_cpus_for_ray_data():
     assert local_num_cpus(cfg) >= 2 * cfg.train.cpus_per_worker + 2
     cfg.run.ray_num_cpus = 7
     assert local_num_cpus(cfg) == 7
+
+
+def test_train_log_level_reaches_ray_trains_per_report_line():
+    import logging
+
+    from ray.train.v2._internal.execution import context as train_context
+
+    from raykd.train.ray_context import quiet_report_log
+
+    logger = logging.getLogger(train_context.__file__)  # the logger of "Reporting training result ..."
+    quiet_report_log("WARNING")
+    assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
+    quiet_report_log("INFO")
+    assert logger.isEnabledFor(logging.INFO)
