@@ -140,7 +140,9 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep),
-        logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level))
+        logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level),
+        # Ray Train's print patch both tees a worker's print to stdout and logs it: every line twice
+        worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}})
     scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                       resources_per_worker={"CPU": cfg.train.cpus_per_worker})
     return TorchTrainer(

@@ -122,6 +122,8 @@ def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_
     cfg = cfg_for(builtin_root, tmp_path)
     quiet = build_trainer(cfg, tmp_path / "run")
     assert quiet.run_config.logging_config.log_level == "WARNING"  # no INFO line per report and checkpoint
+    # and no second copy of each worker print (Ray Train's print patch tees and logs it)
+    assert quiet.run_config.worker_runtime_env["env_vars"]["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
     chatty = build_trainer(cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "INFO"}), tmp_path / "run")
     assert chatty.run_config.logging_config.log_level == "INFO"
     drop_skip_counter(skip_counter_name(cfg, tmp_path / "run"))  # built, never run: no counter left behind
