@@ -123,7 +123,7 @@ def parallel(checkpoint: Path, items: list, args: argparse.Namespace, max_actors
     from raykd.eval.elevater.parallel import run_parallel
 
     start = time.perf_counter()
-    results = run_parallel(functools.partial(load_checkpoint_model, str(checkpoint)), items, group=args.actor_per,
+    results = run_parallel(functools.partial(checkpoint_model, str(checkpoint)), items, group=args.actor_per,
                            max_actors=max_actors, num_cpus_per_actor=args.cpus_per_actor,
                            num_gpus_per_actor=args.gpus_per_actor)
     return time.perf_counter() - start, results
