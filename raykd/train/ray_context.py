@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 
@@ -30,6 +31,20 @@ def quiet_report_log(level: str) -> None:
     except ImportError:  # a Ray that moved it: its line stays
         return
     logging.getLogger(train_context.__file__).setLevel(level)
+
+
+def wrap_ddp(module: torch.nn.Module, ddp_kwargs: dict) -> torch.nn.Module:
+    """Ray Train's DDP wrapping, without torch's deprecation warning for `broadcast_buffers`.
+
+    torch 2.14 prefers `forward_sync_buffers=False`, which older releases do not accept; the two
+    differ only in one sync of buffers at init, where every rank's buffers are equal anyway (same
+    seed, or the same checkpoint).
+    """
+    import ray.train.torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`broadcast_buffers` is deprecated", category=FutureWarning)
+        return ray.train.torch.prepare_model(module, parallel_strategy_kwargs=ddp_kwargs)
 
 
 def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
@@ -80,7 +95,7 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
         epoch_batches=epoch_batches, steps_per_epoch=loop_config["steps_per_epoch"],
         rank=context.get_world_rank(), world_size=context.get_world_size(),
         device=ray.train.torch.get_device(), load_checkpoint=load_checkpoint, report=report,
-        wrap_model=lambda module: ray.train.torch.prepare_model(module, parallel_strategy_kwargs=ddp_kwargs),
+        wrap_model=lambda module: wrap_ddp(module, ddp_kwargs),
         evaluate=evaluate,
         extra_metrics=lambda: skip_metrics(skipped_counts(loop_config["skip_counter"])),
     )
