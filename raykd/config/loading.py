@@ -3,8 +3,8 @@
 A recipe is a YAML mapping whose top-level keys are the sections of `raykd.config.schema.Config`.
 `defaults: other.yaml` (or a list) names recipes it extends, relative to its own folder; later
 files and the recipe itself win key by key. A mapping tagged `!replace` (e.g.
-`hparams: !replace {n_prototypes: 64}`) replaces the parent's mapping instead of merging into it. Every error names the dotted key and, where it helps,
-the file and the valid choices.
+`hparams: !replace {n_prototypes: 64}`) replaces the parent's mapping instead of merging into it.
+Every error names the dotted key and, where it helps, the file and the valid choices.
 """
 from __future__ import annotations
 

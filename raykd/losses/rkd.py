@@ -34,8 +34,9 @@ class RKD(DistillLoss):
 
     Park, Kim, Lu, Cho, "Relational Knowledge Distillation", CVPR 2019.
     With ``normalize`` (default, as in the original ITRA code) each row of ``teacher`` and
-    ``student`` is first L2-normalised (``normalize=False``: raw features, as the paper); then distances are normalised by their mean over distinct pairs, and angles are the cosines of
-    all triplet angles. Teacher and student dims may differ. Both sides get gradients. Relations
+    ``student`` is first L2-normalised (``normalize=False``: raw features, as the paper); then
+    distances are normalised by their mean over distinct pairs, and angles are the cosines of all
+    triplet angles. Teacher and student dims may differ. Both sides get gradients. Relations
     are within this worker's batch (no communication).
     ``loss = distance_weight * L_dist + angle_weight * L_angle``. Costs O(B^3 D) memory for the
     angle term.

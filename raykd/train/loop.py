@@ -202,8 +202,6 @@ def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: in
                "train/logit_scale": c.model.scale().item(), "step": step, "epoch": epoch, **extra,
                **ctx.extra_metrics()}
     checkpoint_dir = None
-    if save:
-        _average_batchnorm_stats(c)
     if save and ctx.rank == 0:
         checkpoint_dir = tempfile.mkdtemp(prefix="raykd-ckpt-")
         ckpt.save_state(checkpoint_dir, model=c.model, loss=c.loss, optimizer=c.optimizer,
@@ -263,6 +261,8 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             save = bool(t.checkpoint_every_n_steps) and step % t.checkpoint_every_n_steps == 0
             if step % max(t.log_every_n_steps, 1) == 0 or save:
                 # the epoch-end report below saves the last step's checkpoint
+                if save and not done:
+                    _average_batchnorm_stats(c)  # the checkpoint keeps the global batches' statistics
                 _report(cfg, ctx, c, meter, step, epoch, batches_done, {}, save and not done)
             if done:
                 break
@@ -272,8 +272,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             _update_prototypes(c.loss, episode_feats)
         hit_max = bool(t.max_steps and step >= t.max_steps)
         finished_epoch = not hit_max or batches_done >= ctx.steps_per_epoch
-        if finished_epoch:
-            _average_batchnorm_stats(c)  # what rank 0 evaluates and saves: the global batches' statistics
+        _average_batchnorm_stats(c)  # what rank 0 evaluates and saves below: the global batches' statistics
         evals = _evaluate(cfg, ctx, c, epoch) if finished_epoch else {}
         next_epoch, position = (epoch + 1, 0) if finished_epoch else (epoch, batches_done)
         _report(cfg, ctx, c, meter, step, next_epoch, position, evals, save=True)

@@ -99,3 +99,16 @@ def blobs(n: int, num_classes: int, dim: int, separation: float = 4.0, seed: int
     labels = np.arange(n) % num_classes
     rng.shuffle(labels)
     return means[labels] + rng.standard_normal((n, dim)), labels
+
+
+def fail_task(monkeypatch, task: str, error: Exception) -> None:
+    """Make `raykd.eval.runner.run_task` raise `error` for `task` and run every other task as usual."""
+    from raykd.eval import runner
+
+    real = runner.run_task
+
+    def flaky(name, *args, **kwargs):
+        if name == task:
+            raise error
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(runner, "run_task", flaky)

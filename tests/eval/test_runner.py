@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from raykd.eval import runner
 from raykd.eval.features import FeatureCache
 from raykd.eval.runner import WorkItem, evaluate, evaluate_parallel, write_clip_benchmark_json
 
@@ -50,13 +49,7 @@ def test_dataset_selection_and_errors(root, tmp_path):
 
 def test_failing_task_does_not_lose_the_others(root, monkeypatch):
     model = fakes.FakeDualEncoder(dim=8, image_dim=12)
-    real = runner.run_task
-
-    def flaky(name, *args, **kwargs):
-        if name == "clustering":
-            raise RuntimeError("boom")
-        return real(name, *args, **kwargs)
-    monkeypatch.setattr(runner, "run_task", flaky)
+    fakes.fail_task(monkeypatch, "clustering", RuntimeError("boom"))
     out = evaluate(model, ["clustering", "knn"], root, datasets=["toy"])
     assert out["errors"] == {"clustering/toy": "RuntimeError: boom"} and "knn/toy/top1" in out
 

@@ -6,13 +6,12 @@ import torch
 
 from raykd.config import load_config
 from raykd.config.schema import eval_task_names
-from raykd.eval import runner
 from raykd.eval.tasks import list_tasks
 from raykd.train import evaluation as ev
 from raykd.train.loop import run_training
 from tests.conftest import REPO, tiny_overrides
 from tests.eval.data_root import write_data_root
-from tests.eval.fakes import FakeDualEncoder
+from tests.eval.fakes import FakeDualEncoder, fail_task
 from tests.train.local import LocalRun
 
 NO_TASKS = {f"eval.{t}.every_n_epochs": 0 for t in eval_task_names()}
@@ -101,13 +100,7 @@ def test_nothing_to_evaluate(cache, capsys):
 def test_a_failing_task_is_reported_and_the_others_kept(cache, capsys, monkeypatch):
     cfg = cfg_for(cache, **{"eval.zeroshot.every_n_epochs": 1, "eval.knn.every_n_epochs": 1})
     evaluate = ev.epoch_evaluator(cfg)
-    real = runner.run_task
-
-    def flaky(name, *args, **kwargs):
-        if name == "knn":
-            raise RuntimeError("boom")
-        return real(name, *args, **kwargs)
-    monkeypatch.setattr(runner, "run_task", flaky)
+    fail_task(monkeypatch, "knn", RuntimeError("boom"))
     out = evaluate(FakeDualEncoder(dim=8, image_dim=12), 0)
     assert {k.split("/")[0] for k in out} == {"zeroshot"}
     assert "eval: knn/digits failed after epoch 0: RuntimeError: boom" in capsys.readouterr().out
