@@ -19,7 +19,7 @@ import ray
 from raykd.data.builtin import ensure_builtin, shard_paths
 from raykd.data.hash_tokenizer import HashTokenizer
 from raykd.data.pipeline import build_train_dataset, iterate_shards_torch, torch_batches
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 
 def timed_pass(make_batches) -> tuple[int, float]:

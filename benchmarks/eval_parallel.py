@@ -86,7 +86,7 @@ def serial_child(items_file: str, out_file: str, checkpoint: str, threads: int |
 
     import torch
 
-    from raykd.train.checkpoint import checkpoint_model
+    from raykd.models.checkpoint import checkpoint_model
     from raykd.eval.elevater.parallel import run_serial
 
     if threads:
@@ -119,7 +119,7 @@ def _children_cpu() -> float:
 
 
 def parallel(checkpoint: Path, items: list, args: argparse.Namespace, max_actors: int | None) -> tuple[float, list]:
-    from raykd.train.checkpoint import checkpoint_model
+    from raykd.models.checkpoint import checkpoint_model
     from raykd.eval.elevater.parallel import run_parallel
 
     start = time.perf_counter()

@@ -34,7 +34,7 @@ from raykd.data.samples import ShardProcessor, Tokenize
 from raykd.data.sampling import TrainPlan, plan_from_config, plan_from_urls
 from raykd.data.shards import validate_shards
 from raykd.data.skips import data_epoch, report_local_skips, report_skips
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 __all__ = ["UnitDatasource", "build_from_config", "build_train_dataset", "iterate_shards_torch", "read_shard",
            "shard_batches", "torch_batches"]

@@ -12,7 +12,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from raykd.data.transforms import BatchTransform, ImageSpec, decode_image
+from raykd.data.transforms import BatchTransform, decode_image
+from raykd.specs import ImageSpec
 
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TEXT_KEYS = ("txt", "text", "caption")

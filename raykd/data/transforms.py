@@ -11,7 +11,6 @@ Output is float32 [B, 3, size, size], normalised by the spec's mean/std.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,23 +18,13 @@ import torch
 from PIL import Image
 from torchvision.ops import roi_align
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from raykd.specs import ImageSpec
 
 AUGMENTS = {  # name -> (scale range, aspect-ratio range) of RandomResizedCrop; None: centre crop
     "none": None,
     "light": ((0.8, 1.0), (0.9, 1 / 0.9)),
     "clip": ((0.9, 1.0), (3 / 4, 4 / 3)),
 }
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What an image tower expects: square `size` input, per-channel `mean`/`std` on a 0..1 scale."""
-
-    size: int
-    mean: tuple = CLIP_MEAN
-    std: tuple = CLIP_STD
 
 
 def decode_image(data: bytes, size: int | None = None) -> np.ndarray:

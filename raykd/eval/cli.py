@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from raykd.train.checkpoint import WEIGHTS
+from raykd.models.checkpoint import WEIGHTS, checkpoint_info
 
 IMAGE_TASKS = ("zeroshot", "linear_probe", "knn", "clustering", "retrieval", "feature_analysis")
 TEXT_TASKS = ("sts", "passage_retrieval", "wiki_sections", "word_similarity")
@@ -113,15 +113,6 @@ def pick_device(spec: str) -> torch.device:
     return device
 
 
-def checkpoint_info(checkpoint_dir: Path):
-    """(step, epoch, Config) of a checkpoint, read without loading its tensors (memory-mapped)."""
-    from raykd.config.loading import build_config
-    from raykd.train.checkpoint import STATE_FILE
-
-    state = torch.load(checkpoint_dir / STATE_FILE, map_location="cpu", weights_only=False, mmap=True)
-    return int(state.get("step", 0)), int(state.get("epoch", 0)), build_config(state["config"])
-
-
 def data_root(args, cfg, datasets: list[str] | None) -> Path:
     """``--data-root``, or the built-in cache; built-in views are written where they are wanted."""
     from raykd.data.builtin import list_builtin
@@ -179,7 +170,7 @@ def run_ray(checkpoint_dir: Path, groups: dict, root: Path, options: dict, batch
     import ray
 
     from raykd.eval.runner import WorkItem, evaluate_parallel
-    from raykd.train.checkpoint import checkpoint_model
+    from raykd.models.checkpoint import checkpoint_model
 
     if not ray.is_initialized():
         ray.init() if os.environ.get("RAY_ADDRESS") else ray.init(include_dashboard=False)
@@ -237,7 +228,7 @@ def write_outputs(record: dict, out: Path, run_dir: Path | None, clip_dir: Path 
 # ---------------------------------------------------------------------------------------------- main
 def main(argv: list[str]) -> int:
     from raykd.eval.runner import ERRORS, plan, skipped_tasks
-    from raykd.train.checkpoint import checkpoint_model, find_checkpoint
+    from raykd.models.checkpoint import checkpoint_model, find_checkpoint
 
     args = build_parser().parse_args(argv)
     tasks = resolve_tasks(args.tasks)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 _BUILDERS: dict[tuple[str, str], Callable[[TowerConfig, str], "Tower"]] = {}
 

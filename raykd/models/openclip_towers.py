@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 from raykd.models._registry import (Tower, enable_grad_checkpointing, offline, register_tower,
                                     unavailable, unknown_name_error)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from raykd.config.schema import TowerConfig
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 from raykd.models._registry import Tower, enable_grad_checkpointing, register_tower, unavailable, unknown_name_error
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 from raykd.models._registry import Tower, offline, register_tower, unavailable, unknown_name_error
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -1,6 +1,7 @@
 """Checkpoint contents: model, optimiser, scheduler, grad scaler, loss state and position.
 
-One file, `state.pt`, inside the directory Ray Train persists. `step` counts optimiser steps;
+One file, `state.pt`, inside the directory Ray Train persists (reading it back into a model is
+`raykd.models.checkpoint`, which evaluation uses too). `step` counts optimiser steps;
 `epoch` is the epoch in progress (or the next one, when saved at an epoch boundary) and
 `batches_done` how many of its batches this worker had trained on.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-STATE_FILE = "state.pt"
+from raykd.models.checkpoint import STATE_FILE
 
 
 def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
@@ -29,13 +30,6 @@ def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scal
     return path
 
 
-def load_state(directory: str | Path) -> dict:
-    path = Path(directory) / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no raykd checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=None, ema=None) -> None:
     model.load_state_dict(state["model"])
     loss.load_state_dict(state["loss"])
@@ -47,51 +41,3 @@ def restore(state: dict, *, model, loss, optimizer=None, scheduler=None, scaler=
         scaler.load_state_dict(state["scaler"])
     if ema is not None:  # a checkpoint without EMA weights restarts the average at the restored model
         ema.load_state_dict(state.get("ema") or state["model"])
-
-
-def find_checkpoint(path: str | Path) -> Path:
-    """A checkpoint directory from itself, a run directory (its last checkpoint) or a state.pt file."""
-    path = Path(path)
-    if path.is_file() and path.name == STATE_FILE:
-        return path.parent
-    if (path / STATE_FILE).is_file():
-        return path
-    candidates = sorted(path.glob(f"checkpoints/*/checkpoint_*/{STATE_FILE}"), key=lambda p: p.parent.name)
-    if not candidates:
-        raise FileNotFoundError(f"no raykd checkpoint at {path} (expected {STATE_FILE} or a run directory with checkpoints/)")
-    return candidates[-1].parent
-
-
-WEIGHTS = ("auto", "ema", "trained")
-
-
-def load_model(path: str | Path, weights: str = "auto"):
-    """(DualEncoder with the checkpoint's weights, Config) from a checkpoint or run directory.
-
-    `weights`: "trained" (the optimised weights), "ema" (the EMA average, `optim.ema_decay`; an error
-    if the checkpoint has none) or "auto" (the EMA when present, else trained: what evaluation during
-    training saw, less WiSE-FT, whose initial weights are not stored). The architecture comes from
-    the config stored in the checkpoint; pretrained tags are not fetched again since the stored
-    weights replace them.
-    """
-    from raykd.config.loading import build_config
-    from raykd.models.dual_encoder import build_dual_encoder
-
-    if weights not in WEIGHTS:
-        raise ValueError(f"--weights: unknown choice {weights!r}; choose from {list(WEIGHTS)}")
-    checkpoint = find_checkpoint(path)
-    state = load_state(checkpoint)
-    if weights == "ema" and not state.get("ema"):
-        raise ValueError(f"--weights ema: checkpoint {checkpoint} has no EMA weights (trained without optim.ema_decay)")
-    cfg = build_config(state["config"])
-    model_cfg = cfg.model
-    model_cfg.image.pretrained = model_cfg.text.pretrained = ""
-    model_cfg.image.weights = model_cfg.text.weights = ""
-    model = build_dual_encoder(model_cfg)
-    model.load_state_dict(state["ema"] if weights != "trained" and state.get("ema") else state["model"])
-    return model.eval(), cfg
-
-
-def checkpoint_model(path: str, weights: str = "auto"):
-    """The DualEncoder alone (a picklable model factory for Ray actors: `functools.partial`)."""
-    return load_model(path, weights)[0]

@@ -7,7 +7,7 @@ import warnings
 import torch
 
 from raykd.config.schema import Config
-from raykd.train import checkpoint as ckpt
+from raykd.models.checkpoint import load_state
 from raykd.train.loop import LoopContext
 
 
@@ -76,7 +76,7 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
-            return ckpt.load_state(directory)
+            return load_state(directory)
 
     # Loss state (queues, centers) is kept identical by the losses themselves: broadcasting it from
     # rank 0 on every step would copy up to 65536 x D floats. BatchNorm statistics are averaged over

@@ -163,7 +163,7 @@ def validate_sweep(sweep: Sweep) -> Config:
 
     Each key is tried with each of its listed values (or both bounds) on top of the base recipe,
     so an unknown key, a wrong type or an unknown loss/builder fails here, naming the key."""
-    from raykd.check import validate
+    from raykd.train.check import validate
 
     spec = sweep.spec
     if not spec.search_space:
@@ -232,7 +232,7 @@ def grid_size(sweep: Sweep) -> int:
 def check_sweep(path: str | Path, overrides: list[str] | None = None) -> str:
     """`raykd check SWEEP.yaml`: validate the sweep, build the base model and the model of every
     value of each `model.*` key with random weights; returns the report to print."""
-    from raykd.check import check
+    from raykd.train.check import check
 
     sweep = load_sweep(path, overrides)
     counts = check(build_config(sweep.base))

@@ -12,7 +12,7 @@ from raykd.data.hash_tokenizer import HashTokenizer
 from raykd.data.pipeline import build_from_config, build_train_dataset, iterate_shards_torch, torch_batches
 from raykd.data.sampling import plan_from_config
 from raykd.data.skips import reset_skipped_counts, skipped_counts
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 SPEC = ImageSpec(16)
 TOKENIZE = HashTokenizer(length=8)

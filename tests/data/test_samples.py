@@ -8,7 +8,7 @@ from raykd.data.hash_tokenizer import HashTokenizer
 from raykd.data.pipeline import iterate_shards_torch, read_shard, shard_batches
 from raykd.data.samples import SampleError, ShardProcessor, decode_sample
 from raykd.data.skips import reset_skipped_counts, skipped_counts
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 from .conftest import make_sample
 

@@ -14,7 +14,7 @@ from raykd.data.reader import unit_samples
 from raykd.data.samples import ShardProcessor
 from raykd.data.sampling import plan_from_config
 from raykd.data.shards import shard_sizes, write_shards
-from raykd.data.transforms import ImageSpec
+from raykd.specs import ImageSpec
 
 from .conftest import good_samples
 

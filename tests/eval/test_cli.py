@@ -11,6 +11,7 @@ from raykd.cli import main
 from raykd.config import load_config
 from raykd.config.loading import config_to_dict
 from raykd.eval.cli import format_table, resolve_tasks
+from raykd.models.checkpoint import STATE_FILE
 from raykd.train import checkpoint as ckpt
 from raykd.train.loop import LoopContext, run_training, setup
 from tests.conftest import REPO, tiny_overrides
@@ -26,7 +27,7 @@ def save_checkpoint(cfg, directory: Path, state: dict | None = None, step: int =
     """A raykd checkpoint of ``state`` (a LocalRun checkpoint) or of the config's random-initialised model."""
     directory.mkdir(parents=True, exist_ok=True)
     if state is not None:
-        torch.save(state, directory / ckpt.STATE_FILE)
+        torch.save(state, directory / STATE_FILE)
         return directory
     c = setup(cfg, LoopContext(epoch_batches=lambda epoch: [], steps_per_epoch=1))
     ckpt.save_state(directory, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler,

@@ -10,6 +10,7 @@ from raykd.losses import get_loss
 from raykd.models.adapters import adapter_config, list_adapters
 from raykd.models.dual_encoder import build_dual_encoder, count_parameters
 from raykd.models.towers import build_tower
+from raykd.models.checkpoint import load_model
 from raykd.train import checkpoint as ckpt
 from tests.conftest import TINY_CLIP
 from tests.models.conftest import tokens_of
@@ -64,7 +65,7 @@ def test_adapter_trains_alone_learns_and_reloads(method, minilm_path, plain_para
     ckpt.save_state(tmp_path, model=model, loss=loss_fn, optimizer=optimizer,
                     scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0), scaler=None,
                     step=4, epoch=0, batches_done=4, config=config_to_dict(cfg))
-    reloaded, _ = ckpt.load_model(tmp_path)
+    reloaded, _ = load_model(tmp_path)
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(reloaded.encode_text(tokens), model.encode_text(tokens), atol=1e-5, rtol=1e-5)

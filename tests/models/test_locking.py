@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from raykd.check import check
+from raykd.train.check import check
 from raykd.config.schema import Config, ModelConfig, TowerConfig
 from raykd.models.dual_encoder import DualEncoder
 from raykd.models.locking import select_frozen

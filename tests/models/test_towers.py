@@ -285,7 +285,7 @@ def test_adapter_and_coop_need_the_right_tower():
     (dict(builder="openclip", model_config=TINY_CLIP, lock_patterns=[3]), "model.text.lock_patterns must be a list"),
 ])
 def test_check_rejects_options_the_builder_cannot_take(tower, message):
-    from raykd.check import validate
+    from raykd.train.check import validate
     from raykd.config.schema import Config
 
     cfg = Config(model=ModelConfig(image=TowerConfig(builder="openclip", model_config=TINY_CLIP), text=TowerConfig(**tower)))

@@ -5,7 +5,7 @@ import copy
 
 from raykd.data.pipeline import iterate_shards_torch
 from raykd.models.towers import build_tower
-from raykd.train import checkpoint as ckpt
+from raykd.models.checkpoint import load_state
 from raykd.train.loop import LoopContext
 from raykd.train.trainer import resolve_train_shards
 
@@ -34,7 +34,7 @@ class LocalRun:
     def report(self, metrics, checkpoint_dir):
         self.reports.append(metrics)
         if checkpoint_dir:
-            self.checkpoints.append(copy.deepcopy(ckpt.load_state(checkpoint_dir)))
+            self.checkpoints.append(copy.deepcopy(load_state(checkpoint_dir)))
 
     def context(self, **kwargs) -> LoopContext:
         return LoopContext(epoch_batches=self.epoch_batches, steps_per_epoch=self.steps_per_epoch,

@@ -98,7 +98,7 @@ def test_loop_evaluates_and_checkpoints_the_ema(builtin_root, tmp_path):
 
 def check_load_model_weights_choice(state: dict, tmp_path) -> None:
     """`raykd eval --weights`: auto and ema load the EMA, trained the optimised weights."""
-    import raykd.train.checkpoint as ckpt
+    import raykd.models.checkpoint as ckpt
 
     torch.save(state, tmp_path / ckpt.STATE_FILE)
     key = "image.backbone.conv1.weight"

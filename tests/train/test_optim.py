@@ -137,7 +137,7 @@ def test_param_groups_without_scales_keep_two_groups():
     ("wise_ft_alpha", 1.5, r"optim.wise_ft_alpha must be in \[0, 1\]"),
 ])
 def test_check_rejects_out_of_range_options(key, value, message):
-    from raykd.check import validate
+    from raykd.train.check import validate
     from raykd.config.schema import Config
 
     cfg = Config(model=ModelConfig(image=TowerConfig(builder="openclip", model_config=TINY_CLIP),

@@ -31,7 +31,7 @@ from raykd.eval.elevater.reader import check_files
 from raykd.eval.elevater.results import format_table, summarise, write_outputs
 from raykd.eval.elevater.search import SearchSpace, parse_grid
 from raykd.eval.elevater.work import FULL, ItemResult, WorkItem, failed
-from raykd.train.checkpoint import WEIGHTS, checkpoint_model
+from raykd.models.checkpoint import WEIGHTS, checkpoint_model
 
 FEW_SHOT_SEEDS = (0, 1, 2)
 
@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemRe
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from raykd.train.checkpoint import find_checkpoint
+    from raykd.models.checkpoint import find_checkpoint
 
     find_checkpoint(args.checkpoint)  # FileNotFoundError before anything starts
     if not Path(args.data_root).is_dir():

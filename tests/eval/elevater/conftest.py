@@ -35,7 +35,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
-    from raykd.train.checkpoint import load_model
+    from raykd.models.checkpoint import load_model
 
     return load_model(tiny_checkpoint)[0]
 
