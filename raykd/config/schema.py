@@ -1,7 +1,7 @@
 """Typed configuration of a raykd run.
 
 Each section of a recipe YAML maps onto one dataclass below. Field types are enforced by
-`raykd.config.loading.build_config` (unknown keys, wrong types and values outside a `Literal`'s
+`raykd.config.typed.from_mapping` (unknown keys, wrong types and values outside a `Literal`'s
 choices fail with the offending dotted key). Defaults describe a small CPU run.
 """
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional
+
+from raykd.config.typed import ConfigError, from_mapping
 
 
 @dataclass
@@ -127,8 +129,6 @@ class DataConfig:
 
 
 def _source_config(entry, key: str) -> SourceConfig:
-    from raykd.config.loading import ConfigError, build_config
-
     if isinstance(entry, str):
         entry = {"shards": [entry]}
     elif isinstance(entry, SourceConfig):
@@ -137,7 +137,7 @@ def _source_config(entry, key: str) -> SourceConfig:
         raise ConfigError(f"'{key}' must be a mapping such as {{shards: DIR, weight: 0.5}}, got {entry!r}")
     if isinstance(entry.get("shards"), str):
         entry = {**entry, "shards": [entry["shards"]]}
-    src = build_config(entry, SourceConfig, prefix=f"{key}.")
+    src = from_mapping(entry, SourceConfig, prefix=f"{key}.")
     kinds = [k for k in SOURCE_KINDS if getattr(src, k)]
     if len(kinds) != 1:
         raise ConfigError(f"'{key}' needs exactly one of {', '.join(SOURCE_KINDS)}; got {kinds or 'none'}")
@@ -154,8 +154,6 @@ def _source_config(entry, key: str) -> SourceConfig:
 
 
 def _check_data_config(cfg: DataConfig) -> None:
-    from raykd.config.loading import ConfigError
-
     for key in ("samples_per_epoch", "episode_size", "dataset_size"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"'data.{key}' must be >= 0 (0: off), got {getattr(cfg, key)}")
@@ -244,8 +242,6 @@ class EvalConfig:
     word_similarity: TaskEvalConfig = _every(0)
 
     def __post_init__(self):
-        from raykd.config.loading import ConfigError
-
         for name in eval_task_names():  # task options are checked against the task registry when training starts
             every = getattr(self, name).every_n_epochs
             if every < 0:
@@ -278,8 +274,4 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-
-
-def section_names() -> list[str]:
-    return list(Config.__dataclass_fields__)
 

@@ -3,7 +3,7 @@
 Two executors over the same per-unit function (`raykd.data.reader.unit_samples`, then a `ShardProcessor`):
   * `build_train_dataset`: Ray Data. A datasource (`UnitDatasource`) plans each epoch's units when
     that epoch's execution starts (from the epoch the train workers announce with
-    `raykd.data.skips.set_data_epoch`, so resampled epochs and episodes differ per epoch and resume
+    `raykd.data.run_state.DataRunState.set_epoch`, so resampled epochs and episodes differ per epoch and resume
     exactly); one read task per unit, fused with a generator `map_batches` that reads the shard
     (any fsspec URL), parses, decodes (PIL), crops/resizes/normalises (one torch op per batch) and
     tokenizes, emitting finished column batches. Nothing but tensor copies happens in the train
@@ -13,7 +13,7 @@ Two executors over the same per-unit function (`raykd.data.reader.unit_samples`,
 
 Rows: `image` float32 [3, S, S], one int64 [L] column per key returned by `tokenize`, `label`
 int64 (-1 without a class). Bad data follows `on_error` (see `raykd.data.samples`); skips are counted
-per shard URL and reason in `raykd.data.skips` under the counter name passed here.
+per shard URL and reason in the run's `DataRunState` (`raykd.data.run_state`) passed here.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from raykd.data.reader import read_shard, unit_samples
 from raykd.data.samples import ShardProcessor, Tokenize
 from raykd.data.sampling import TrainPlan, plan_from_config, plan_from_urls
 from raykd.data.shards import validate_shards
-from raykd.data.skips import data_epoch, report_local_skips, report_skips
+from raykd.data.run_state import DataRunState
 from raykd.specs import ImageSpec
 
 __all__ = ["UnitDatasource", "build_from_config", "build_train_dataset", "iterate_shards_torch", "read_shard",
@@ -58,13 +58,13 @@ class UnitDatasource(Datasource):
     """One read task per work unit of the epoch being executed; each emits a one-row block
     `{"unit": pickled unit}` that the fused `map_batches` turns into training batches.
 
-    The epoch is the one the train workers last announced for `counter` (`set_data_epoch`), else
+    The epoch is the one the train workers last announced to `state` (`DataRunState.set_epoch`), else
     Ray Data's own execution count (driver-side iteration: 0, 1, 2, ... per full pass).
     """
 
-    def __init__(self, plan: TrainPlan, counter: str, shuffle: bool):
+    def __init__(self, plan: TrainPlan, state: DataRunState, shuffle: bool):
         super().__init__()
-        self.plan, self.counter, self.shuffle = plan, counter, shuffle
+        self.plan, self.state, self.shuffle = plan, state, shuffle
 
     def get_name(self) -> str:
         return "ReadShardUnits"
@@ -73,7 +73,7 @@ class UnitDatasource(Datasource):
         return None
 
     def epoch(self, data_context=None) -> int:
-        announced = data_epoch(self.counter)
+        announced = self.state.epoch()
         return announced if announced is not None else int(getattr(data_context, "_execution_idx", 0) or 0)
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None) -> list[ReadTask]:
@@ -85,14 +85,14 @@ class UnitDatasource(Datasource):
         return tasks
 
 
-def _ray_unit_batches(batch: dict, processor: ShardProcessor, labelling: list, counter: str):
+def _ray_unit_batches(batch: dict, processor: ShardProcessor, labelling: list, state: DataRunState):
     """map_batches UDF: {"unit": [pickled unit]} -> column batches; reports skips at the end."""
     for blob in batch["unit"]:
         unit = pickle.loads(blob)
         samples = unit_samples(unit, labelling[unit["source"]], processor)
         processor.start_shard(unit["url"])
         yield from processor.batches(samples)
-    report_skips(processor.pop_skips(), counter)
+    state.add_skips(processor.pop_skips())
 
 
 def build_train_dataset(
@@ -107,7 +107,7 @@ def build_train_dataset(
     batch_size: int = 128,
     num_cpus: float = 1.0,
     concurrency: int | None = None,
-    counter: str = "default",
+    state: DataRunState = DataRunState(),
 ) -> ray.data.Dataset:
     """The training stream as a Ray Dataset; iterate with `ds.iter_torch_batches(batch_size=B, drop_last=True)`.
 
@@ -124,14 +124,14 @@ def build_train_dataset(
         augment_seed: None draws crops from fresh entropy; an int makes crops a function of (seed, shard).
         batch_size: rows per preprocessing batch inside Ray Data (not the training batch size).
         num_cpus: logical CPUs per read+preprocess task; concurrency: max concurrent tasks (None: Ray decides).
-        counter: name of the skip counter (`raykd.data.skips.skipped_counts(counter)`), which also
-            carries the epoch the train workers announce.
+        state: the run's `DataRunState`: where skips are counted (`state.skipped()`), and the epoch the
+            train workers announce.
     Returns:
         Dataset with columns image float32 [3, S, S], <tokenize keys> int64 [L], label int64.
     """
     plan = data if isinstance(data, TrainPlan) else plan_from_urls(data, shuffle_seed or 0)
     processor = ShardProcessor(image_spec, tokenize, augment, on_error, batch_size, augment_seed)
-    source = UnitDatasource(plan, counter, shuffle=shuffle_seed is not None)
+    source = UnitDatasource(plan, state, shuffle=shuffle_seed is not None)
     # override_num_blocks=1: never split the one-row unit blocks (that would stop the read fusing with map_batches)
     ds = ray.data.read_datasource(source, num_cpus=num_cpus, concurrency=concurrency, override_num_blocks=1)
     # With per-operator reservation on, this one-operator pipeline ran one task at a time on small
@@ -141,7 +141,7 @@ def build_train_dataset(
         _ray_unit_batches,
         batch_size=None,
         batch_format="numpy",
-        fn_kwargs=dict(processor=processor, labelling=[s.labelling() for s in plan.sources], counter=counter),
+        fn_kwargs=dict(processor=processor, labelling=[s.labelling() for s in plan.sources], state=state),
         num_cpus=num_cpus,
         concurrency=concurrency,
     )
@@ -160,8 +160,8 @@ def torch_batches(ds, batch_size: int, *, shuffle_buffer: int = 0, prefetch_batc
 class _TorchShardStage:
     """webdataset pipeline stage: {"url", "stream"} per shard -> column batches across this worker's shards."""
 
-    def __init__(self, processor: ShardProcessor, counter: str):
-        self.processor, self.counter = processor, counter
+    def __init__(self, processor: ShardProcessor, state: DataRunState):
+        self.processor, self.state = processor, state
 
     def __call__(self, sources: Iterable[dict]) -> Iterator[dict]:
         def samples():
@@ -170,7 +170,7 @@ class _TorchShardStage:
                 yield from read_shard(src["stream"], src["url"], self.processor)
 
         yield from self.processor.batches(samples())
-        report_local_skips(self.processor.pop_skips(), self.counter)
+        self.state.add_local_skips(self.processor.pop_skips())
 
 
 class _Items:
@@ -186,8 +186,8 @@ class _Items:
 class _TorchUnitStage:
     """webdataset pipeline stage: this worker's units of a plan -> column batches across them."""
 
-    def __init__(self, processor: ShardProcessor, labelling: list, counter: str):
-        self.processor, self.labelling, self.counter = processor, labelling, counter
+    def __init__(self, processor: ShardProcessor, labelling: list, state: DataRunState):
+        self.processor, self.labelling, self.state = processor, labelling, state
 
     def __call__(self, units: Iterable[dict]) -> Iterator[dict]:
         def samples():
@@ -196,7 +196,7 @@ class _TorchUnitStage:
                 yield from unit_samples(unit, self.labelling[unit["source"]], self.processor)
 
         yield from self.processor.batches(samples())
-        report_local_skips(self.processor.pop_skips(), self.counter)
+        self.state.add_local_skips(self.processor.pop_skips())
 
 
 def iterate_shards_torch(
@@ -209,30 +209,30 @@ def iterate_shards_torch(
     augment: str = "none",
     on_error: str = "skip",
     augment_seed: int | None = None,
-    counter: str = "default",
+    state: DataRunState = DataRunState(),
     epoch: int = 0,
 ) -> torch.utils.data.DataLoader:
     """The same batches through webdataset + a DataLoader: dicts of tensors, image float32 [B, 3, S, S],
     token keys int64 [B, L], label int64 [B]. Shard specs go through webdataset's own shard list and
     tar reader; a `TrainPlan` is read as `epoch`'s units (in plan order, unshuffled). Shards (units)
     are split across the `num_workers` processes (each worker's last batch may be short). Skips are
-    counted in the process-local table of `counter`, so they are visible (`skipped_counts(counter)`
+    counted in the process-local table of `state`, so they are visible (`state.skipped()`
     without Ray) only with num_workers=0."""
     processor = ShardProcessor(image_spec, tokenize, augment, on_error, batch_size, augment_seed)
     if isinstance(shard_urls, TrainPlan):
         units = shard_urls.units(epoch)
         stages = [_Items(units), wds.split_by_worker,
-                  _TorchUnitStage(processor, [s.labelling() for s in shard_urls.sources], counter)]
+                  _TorchUnitStage(processor, [s.labelling() for s in shard_urls.sources], state)]
     else:
         stages = [wds.SimpleShardList(validate_shards(shard_urls)), wds.split_by_worker,
-                  wds.tariterators.url_opener, _TorchShardStage(processor, counter)]
+                  wds.tariterators.url_opener, _TorchShardStage(processor, state)]
     pipeline = wds.DataPipeline(*stages)
     return torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=num_workers,
                                        persistent_workers=False)
 
 
 def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: int | None = None,
-                      counter: str = "default", plan: TrainPlan | None = None) -> ray.data.Dataset:
+                      state: DataRunState = DataRunState(), plan: TrainPlan | None = None) -> ray.data.Dataset:
     """`build_train_dataset` with the settings of a `DataConfig` (its sources, epoch mode, workers and
     batch sizes): `plan` (default: `plan_from_config(cfg, seed)`) shuffled when cfg.shuffle_buffer > 0
     (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
@@ -247,5 +247,5 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
         batch_size=cfg.preprocess_batch_size,
         num_cpus=cfg.cpus_per_read_task,
         concurrency=cfg.read_concurrency or None,
-        counter=counter,
+        state=state,
     )

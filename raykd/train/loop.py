@@ -1,8 +1,10 @@
 """The one training loop: setup -> step -> report -> checkpoint, used by every entry point.
 
 `run_training(cfg, ctx)` knows nothing of Ray: a `LoopContext` supplies the rank, the device,
-each epoch's batches, the latest checkpoint and a `report` function. `raykd.train.trainer` gives
-it Ray Train's (`RayContext`); tests and benchmarks give it plain iterables (`LocalContext`).
+each epoch's batches, the latest checkpoint and a `report` function. Ray Train's workers get theirs
+from `raykd.train.ray_context.ray_context` (its `train_loop_per_worker` is the Ray entry point);
+tests and benchmarks give it plain iterables (`tests/train/local.py`). What is optimised, the model
+and the losses as one module, is `raykd.train.objective`.
 """
 from __future__ import annotations
 
@@ -19,56 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from raykd.config.loading import build_config, config_to_dict
+from raykd.config.loading import config_to_dict
 from raykd.config.schema import Config
 from raykd.distributed import all_gather_no_grad, average_batchnorm_stats
-from raykd.losses import get_loss, loss_hparams
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
+from raykd.train.objective import Objective, build_loss, freeze_unused
 from raykd.train.optim import build_optimizer, build_scheduler
 
 NON_TOKEN_KEYS = ("image", "label")
-
-
-class Objective(nn.Module):
-    """Model + losses as one module, so DDP syncs the losses' own parameters too.
-
-    total = w_align * loss(teacher, student) + w_simcse * SimCSE(text, text'), where SimCSE is
-    InfoNCE between two dropout views of the same captions (Gao et al. 2021, tau 0.05).
-    """
-
-    def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str, w_align: float = 1.0,
-                 w_simcse: float = 0.0, simcse_temperature: float = 0.05):
-        super().__init__()
-        self.model, self.loss, self.teacher = model, loss, teacher
-        self.w_align, self.w_simcse = w_align, w_simcse
-        self.simcse = get_loss("InfoNCE") if w_simcse > 0 else None
-        self.simcse_scale = 1.0 / simcse_temperature
-
-    def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]):
-        """Returns (scalar loss, detached teacher features [B, D] or None)."""
-        total, teacher_feats = 0.0, None
-        text_feats = self.model.encode_text(tokens, normalize=False)
-        if self.w_align > 0:
-            image_feats = self.model.encode_image(images, normalize=False)
-            teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
-            total = self.w_align * self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
-            teacher_feats = teacher.detach()
-        if self.simcse is not None:
-            second_view = self.model.encode_text(tokens, normalize=False)  # a different dropout mask
-            scale = torch.tensor(self.simcse_scale, device=text_feats.device)
-            total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=scale)
-        return total, teacher_feats
-
-
-def build_loss(cfg: Config) -> nn.Module:
-    """The configured loss; prototype losses get their layer sized to the joint dimension."""
-    hparams = dict(cfg.loss.hparams)
-    if "dim" in loss_hparams(cfg.loss.name) and hparams.get("dim") is None:
-        hparams["dim"] = cfg.model.embed_dim
-        print(f"[raykd] loss {cfg.loss.name}: prototype layer input dim set to model.embed_dim={cfg.model.embed_dim}")
-    return get_loss(cfg.loss.name, **hparams)
 
 
 @dataclass
@@ -112,21 +74,6 @@ def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
     if precision == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def freeze_unused(model: DualEncoder, loss: nn.Module, teacher: str) -> None:
-    """Parameters the loss never sends gradients to are frozen (DDP rejects unused parameters)."""
-    if not getattr(loss, "needs_logit_scale", False):
-        model.logit_scale.requires_grad_(False)
-    if not getattr(loss, "uses_teacher", True):
-        getattr(model, teacher).requires_grad_(False)
-        getattr(model, f"{teacher}_head").requires_grad_(False)
-    elif getattr(loss, "uni_directional", False):  # the teacher side is detached inside the loss
-        head = model.text_head if teacher == "text" else model.image_head
-        if any(p.requires_grad for p in head.parameters()):
-            print(f"[raykd] {type(loss).__name__} is uni-directional: the {teacher} head gets no gradient and is "
-                  f"frozen (set model.{teacher}.head.identity_if_possible for no projection)")
-        head.requires_grad_(False)
 
 
 def setup(cfg: Config, ctx: LoopContext) -> Components:
@@ -297,12 +244,3 @@ def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
     if ctx.evaluate is None or ctx.rank != 0:
         return {}
     return ctx.evaluate(evaluation_model(c.model, c.ema, c.initial_state, cfg.optim.wise_ft_alpha), epoch)
-
-
-def train_loop_per_worker(loop_config: dict) -> None:
-    """Ray Train entry point: `loop_config` = {'config': Config as dict, 'steps_per_epoch': int}."""
-    from raykd.train.ray_context import ray_context
-
-    cfg = build_config(loop_config["config"])
-    run_training(cfg, ray_context(cfg, loop_config))
-

@@ -1,23 +1,21 @@
-"""The `LoopContext` of a Ray Train worker: its dataset shard, device, DDP wrapping and reports."""
+"""Ray Train's side of the loop: `train_loop_per_worker` (the entry point each worker runs) and the
+`LoopContext` it gives `raykd.train.loop.run_training`: the dataset shard, device, DDP wrapping, reports."""
 from __future__ import annotations
 
 import logging
 import warnings
 
+import ray.train
+import ray.train.torch
 import torch
 
+from raykd.config.loading import build_config
 from raykd.config.schema import Config
+from raykd.data.pipeline import torch_batches
+from raykd.data.run_state import DataRunState
 from raykd.models.checkpoint import load_state
-from raykd.train.loop import LoopContext
-
-
-def skip_metrics(counts: dict) -> dict:
-    """{url: {reason: n}} -> flat `data/skipped` and `data/skipped/<reason>` totals."""
-    totals: dict[str, int] = {}
-    for reasons in counts.values():
-        for reason, n in reasons.items():
-            totals[reason] = totals.get(reason, 0) + n
-    return {"data/skipped": sum(totals.values()), **{f"data/skipped/{r}": n for r, n in totals.items()}}
+from raykd.train.evaluation import epoch_evaluator
+from raykd.train.loop import LoopContext, run_training
 
 
 def quiet_report_log(level: str) -> None:
@@ -40,32 +38,31 @@ def wrap_ddp(module: torch.nn.Module, ddp_kwargs: dict) -> torch.nn.Module:
     differ only in one sync of buffers at init, where every rank's buffers are equal anyway (same
     seed, or the same checkpoint).
     """
-    import ray.train.torch
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`broadcast_buffers` is deprecated", category=FutureWarning)
         return ray.train.torch.prepare_model(module, parallel_strategy_kwargs=ddp_kwargs)
 
 
-def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
-    import ray.train
-    import ray.train.torch
+def train_loop_per_worker(loop_config: dict) -> None:
+    """Ray Train entry point: `loop_config` = {'config': Config as dict, 'steps_per_epoch': int,
+    'data_state': the run's DataRunState}."""
+    cfg = build_config(loop_config["config"])
+    run_training(cfg, ray_context(cfg, loop_config))
 
+
+def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
     quiet_report_log(cfg.run.train_log_level)
     torch.set_num_threads(cfg.train.torch_threads or max(1, int(cfg.train.cpus_per_worker)))
     context = ray.train.get_context()
     shard = ray.train.get_dataset_shard("train")
-    shuffle = cfg.data.shuffle_buffer > 0
-
-    from raykd.data.skips import set_data_epoch
+    data_state: DataRunState = loop_config["data_state"]
 
     def epoch_batches(epoch: int):
         # The datasource plans each epoch's samples (resampled epochs, episodes) from the epoch announced here.
-        set_data_epoch(loop_config["skip_counter"], epoch)
-        return shard.iter_torch_batches(
-            batch_size=cfg.train.batch_size, drop_last=True, prefetch_batches=cfg.data.prefetch_batches,
-            local_shuffle_buffer_size=cfg.data.shuffle_buffer if shuffle else None,
-            local_shuffle_seed=cfg.run.seed + epoch if shuffle else None)
+        data_state.set_epoch(epoch)
+        return torch_batches(shard, cfg.train.batch_size, shuffle_buffer=cfg.data.shuffle_buffer,
+                             prefetch_batches=cfg.data.prefetch_batches,
+                             seed=cfg.run.seed + epoch if cfg.data.shuffle_buffer > 0 else None)
 
     def report(metrics: dict, checkpoint_dir):
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
@@ -83,19 +80,12 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
     # workers before each evaluation and checkpoint instead (raykd.distributed.average_batchnorm_stats).
     # With w_align 0 the image tower idles.
     ddp_kwargs = {"broadcast_buffers": False, "find_unused_parameters": cfg.loss.w_align <= 0}
-    evaluate = None
-    if context.get_world_rank() == 0:
-        from raykd.train.evaluation import epoch_evaluator
-
-        evaluate = epoch_evaluator(cfg)
-
-    from raykd.data.skips import skipped_counts
-
+    evaluate = epoch_evaluator(cfg) if context.get_world_rank() == 0 else None
     return LoopContext(
         epoch_batches=epoch_batches, steps_per_epoch=loop_config["steps_per_epoch"],
         rank=context.get_world_rank(), world_size=context.get_world_size(),
         device=ray.train.torch.get_device(), load_checkpoint=load_checkpoint, report=report,
         wrap_model=lambda module: wrap_ddp(module, ddp_kwargs),
         evaluate=evaluate,
-        extra_metrics=lambda: skip_metrics(skipped_counts(loop_config["skip_counter"])),
+        extra_metrics=data_state.skip_metrics,
     )

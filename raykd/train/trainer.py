@@ -12,8 +12,20 @@ import os
 import time
 from pathlib import Path
 
+import ray
+import ray.data
+import ray.train
+from ray.train.torch import TorchTrainer
+
 from raykd.config.loading import config_to_dict, save_config
 from raykd.config.schema import Config
+from raykd.data.pipeline import build_from_config
+from raykd.data.run_state import DataRunState
+from raykd.data.sampling import TrainPlan, plan_from_config
+from raykd.losses.registry import loss_class, loss_hparams
+from raykd.models.towers import build_tower
+from raykd.train.ray_context import train_loop_per_worker
+from raykd.train.run_logger import RunLogger
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -31,8 +43,6 @@ def local_num_cpus(cfg: Config) -> int:
 
 
 def init_ray(cfg: Config) -> None:
-    import ray
-
     if ray.is_initialized():
         return
     if cfg.run.ray_address:
@@ -50,8 +60,6 @@ def check_cpus_left_for_data(cfg: Config) -> None:
 
     Only for a local Ray (no `run.ray_address`, not under `ray job submit`): a cluster may autoscale.
     """
-    import ray
-
     if cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
         return
     total = ray.cluster_resources().get("CPU", 0)
@@ -65,8 +73,6 @@ def check_cpus_left_for_data(cfg: Config) -> None:
 
 def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None:
     """A loss that clusters each episode (ProtoCLIP) needs at least `n_prototypes` samples in one."""
-    from raykd.losses.registry import loss_class, loss_hparams
-
     if not hasattr(loss_class(cfg.loss.name), "update_prototypes"):
         return
     k = cfg.loss.hparams.get("n_prototypes", loss_hparams(cfg.loss.name)["n_prototypes"])
@@ -77,7 +83,7 @@ def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None
             "cluster; lower n_prototypes or use larger episodes")
 
 
-def resolve_train_shards(cfg: Config):
+def train_plan(cfg: Config) -> tuple[TrainPlan, int]:
     """(plan, samples per epoch) for the configured training data; fails before Ray starts.
 
     The plan (`raykd.data.sampling.TrainPlan`) holds every source's shards and sizes and draws each
@@ -85,44 +91,26 @@ def resolve_train_shards(cfg: Config):
     episode (`data.episode_size`); samples per epoch is the sum of sizes or that number.
     Raises FileNotFoundError / ValueError naming the config key (missing shards, no sizes, ...).
     """
-    from raykd.data.sampling import plan_from_config
-
     plan = plan_from_config(cfg.data, seed=cfg.run.seed)
     return plan, plan.epoch_size
 
 
-def build_dataset(cfg: Config, plan, counter: str):
+def build_dataset(cfg: Config, plan: TrainPlan, data_state: DataRunState):
     """The Ray Data training stream for `plan` (decode, augment and tokenise happen in Ray Data)."""
-    import ray.data
-
-    from raykd.data.pipeline import build_from_config
-    from raykd.models.towers import build_tower
 
     # Our one-line progress report replaces Ray Data's per-operator bars (which flood job logs).
     ray.data.DataContext.get_current().enable_progress_bars = False
     # The towers carry the image spec and the (picklable) tokenizer that Ray Data needs.
     image_spec = build_tower(cfg.model.image, "image").image_spec
     tokenizer = build_tower(cfg.model.text, "text").tokenizer
-    return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, counter=counter, plan=plan)
-
-
-def skip_counter_name(cfg: Config, run_dir: Path) -> str:
-    """Name of the data pipeline's skip counter for the run in `run_dir` (see `raykd.data.skips`)."""
-    return f"{cfg.run.name}-{Path(run_dir).name}"
+    return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, state=data_state, plan=plan)
 
 
 def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,
                   callbacks: list | None = None):
     """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests);
     `callbacks` are Ray Train callbacks run after the run logger (e.g. a sweep's report to Tune)."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    from raykd.data.skips import reset_skipped_counts
-    from raykd.train.loop import train_loop_per_worker
-    from raykd.train.run_logger import RunLogger
-
-    plan, n_from_shards = (None, 0) if dataset is not None else resolve_train_shards(cfg)
+    plan, n_from_shards = (None, 0) if dataset is not None else train_plan(cfg)
     n_samples = n_samples or n_from_shards
     global_batch = cfg.train.batch_size * cfg.train.num_workers
     steps_per_epoch = n_samples // global_batch
@@ -131,10 +119,10 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     check_episode_covers_prototypes(cfg, steps_per_epoch * global_batch)
     init_ray(cfg)
     check_cpus_left_for_data(cfg)
-    skip_counter = skip_counter_name(cfg, run_dir)
-    reset_skipped_counts(skip_counter)
+    data_state = DataRunState.for_run(cfg.run.name, run_dir)
+    data_state.reset()
     if dataset is None:
-        dataset = build_dataset(cfg, plan, skip_counter)
+        dataset = build_dataset(cfg, plan, data_state)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")
     run_config = ray.train.RunConfig(
         name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
@@ -148,7 +136,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": steps_per_epoch,
-                           "skip_counter": skip_counter},
+                           "data_state": data_state},
         scaling_config=scaling, run_config=run_config, datasets={"train": dataset},
         resume_from_checkpoint=ray.train.Checkpoint(resume_from) if resume_from else None,
     )
@@ -160,13 +148,11 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume_from: str = "")
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.run.run_dir = str(run_dir)
     save_config(cfg, run_dir / "config.yaml")
-    from raykd.data.skips import drop_skip_counter
-
     start = time.time()
     try:
         result = build_trainer(cfg, run_dir, resume_from).fit()
-    finally:  # the counter is a detached actor: don't leave one behind per run
-        drop_skip_counter(skip_counter_name(cfg, run_dir))
+    finally:  # the data state is a detached actor: don't leave one behind per run
+        DataRunState.for_run(cfg.run.name, run_dir).close()
     summary = {
         "run_dir": str(run_dir),
         "wall_s": round(time.time() - start, 1),

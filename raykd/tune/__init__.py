@@ -7,7 +7,7 @@ __all__ = ["Sweep", "SweepConfig", "check_sweep", "is_sweep_file", "load_sweep",
 
 
 def run_sweep(*args, **kwargs):
-    """See `raykd.tune.sweep.run_sweep` (imported lazily: it pulls in Ray Tune)."""
-    from raykd.tune.sweep import run_sweep as run
+    """See `raykd.tune.sweep.run_sweep`."""
+    from raykd.tune.sweep import run_sweep as run  # Ray Tune loads on use: `raykd check SWEEP` needs only the spec
 
     return run(*args, **kwargs)

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from raykd.tune.spec import trial_overrides
 from raykd.tune.trainable import CHECKPOINT_PATH, SAMPLES, SAMPLES_TOTAL
 
 COMPLETED, STOPPED, ERROR, NO_RESULT = "completed", "stopped early", "error", "no result"
@@ -78,8 +79,6 @@ def to_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def best_summary(best: dict, keys: list[str], metric: str, mode: str, fixed: list[str]) -> dict:
     """best.json: the winning trial, its values as --set overrides, and its latest checkpoint."""
-    from raykd.tune.spec import trial_overrides
-
     params = {k: best[k] for k in keys}
     return {"metric": metric, "mode": mode, "value": best[metric], "trial_id": best["trial_id"],
             "status": best["status"], "config": params, "overrides": fixed + trial_overrides(params),

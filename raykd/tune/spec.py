@@ -29,6 +29,7 @@ from typing import Literal
 
 from raykd.config.loading import ConfigError, apply_overrides, build_config, load_recipe_dict, read_yaml
 from raykd.config.schema import Config
+from raykd.train.check import check, validate
 
 KINDS = ("grid", "choice", "uniform", "loguniform")
 SWEEP_MARKER = "search_space"  # a YAML with this top-level key is a sweep, not a recipe
@@ -163,8 +164,6 @@ def validate_sweep(sweep: Sweep) -> Config:
 
     Each key is tried with each of its listed values (or both bounds) on top of the base recipe,
     so an unknown key, a wrong type or an unknown loss/builder fails here, naming the key."""
-    from raykd.train.check import validate
-
     spec = sweep.spec
     if not spec.search_space:
         raise ConfigError(f"{sweep.path}: `search_space` is empty")
@@ -232,8 +231,6 @@ def grid_size(sweep: Sweep) -> int:
 def check_sweep(path: str | Path, overrides: list[str] | None = None) -> str:
     """`raykd check SWEEP.yaml`: validate the sweep, build the base model and the model of every
     value of each `model.*` key with random weights; returns the report to print."""
-    from raykd.train.check import check
-
     sweep = load_sweep(path, overrides)
     counts = check(build_config(sweep.base))
     for key, entry in sweep.spec.search_space.items():

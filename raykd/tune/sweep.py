@@ -9,15 +9,21 @@ from its latest checkpoint.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
 from raykd.config.loading import ConfigError, build_config
+from raykd.data.run_state import DataRunState
+from raykd.train.trainer import init_ray, train_plan
 from raykd.tune import results as res
 from raykd.tune.resources import concurrency, run_samples, trial_resources
 from raykd.tune.spec import Sweep, grid_size, load_sweep, param_space
-from raykd.data.skips import drop_skip_counter
-from raykd.train.trainer import skip_counter_name
 from raykd.tune.trainable import SAMPLES, TrialPlan, run_trial
 
 
@@ -31,8 +37,6 @@ class SweepOutcome:
 
 def train_command(recipe: Path, overrides: list[str]) -> str:
     """The `raykd train` command line that trains a config of the sweep."""
-    import shlex
-
     return " ".join(["raykd train", shlex.quote(str(recipe))] + [f"--set {shlex.quote(o)}" for o in overrides])
 
 
@@ -61,8 +65,6 @@ def asha_budget(sweep: Sweep, n_samples: int) -> tuple[int, int]:
 def build_scheduler(sweep: Sweep, n_samples: int):
     if sweep.spec.scheduler.name == "none":
         return None
-    from ray.tune.schedulers import ASHAScheduler
-
     grace, max_t = asha_budget(sweep, n_samples)
     return ASHAScheduler(time_attr=SAMPLES, max_t=max_t, grace_period=grace,
                          reduction_factor=sweep.spec.scheduler.reduction_factor)
@@ -72,8 +74,6 @@ def should_restore(exp_path: str, resume: bool) -> bool:
     """Whether to restore the experiment at `exp_path`; an existing one is never started over.
 
     Raises ConfigError when it exists and `resume` is not set."""
-    from ray import tune
-
     if not tune.Tuner.can_restore(exp_path):
         return False
     if not resume:
@@ -84,9 +84,6 @@ def should_restore(exp_path: str, resume: bool) -> bool:
 
 def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int, restore: bool):
     """A new Tuner for the sweep, or (`restore`) the experiment at `exp_path` restored. Needs Ray up."""
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
     spec = sweep.spec
     plan = TrialPlan(experiment_path=exp_path, metric=spec.metric, cwd=os.getcwd())
     trainable = tune.with_resources(
@@ -115,19 +112,15 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
 def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: bool = False,
               name: str = "", storage_path: str = "") -> SweepOutcome:
     """Run the sweep at `path` (or resume it); `overrides` are --set strings for its base recipe."""
-    from raykd.train.trainer import init_ray, resolve_train_shards
-
     sweep = load_sweep(path, overrides)
     sweep.spec.name = name or sweep.spec.name
     sweep.spec.storage_path = storage_path or sweep.spec.storage_path
     base = build_config(sweep.base)
-    _, n_samples = resolve_train_shards(base)  # generates built-in data once, before trials race for it
+    _, n_samples = train_plan(base)  # generates built-in data once, before trials race for it
     exp_path = experiment_path(sweep)
     restore = should_restore(exp_path, resume)
     build_scheduler(sweep, n_samples)  # its settings fail here, before Ray starts
     init_ray(base)  # a local Ray comes with its dashboard: the placement-group cleaner of a stopped trial needs it
-    import ray
-
     need = trial_resources(base, sweep.spec.resources)
     n_concurrent, why = concurrency(need, ray.cluster_resources(), sweep.spec.max_concurrent_trials, grid_size(sweep))
     print(f"[raykd] sweep {sweep.name}: {grid_size(sweep)} trial(s), {why}", flush=True)
@@ -135,7 +128,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, *, resume: b
     results = tuner.fit()
     rows = res.rows_from_results(results, sweep.keys, sweep.spec.metric)
     for row in rows:  # trials stopped early were killed before they could drop their own
-        drop_skip_counter(skip_counter_name(base, Path(row["trial_id"])))  # a trial's run dir is its id
+        DataRunState.for_run(base.run.name, row["trial_id"]).close()  # a trial's run dir is its id
     return report(sweep, exp_path, rows)
 
 

@@ -20,9 +20,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from raykd.data.skips import drop_skip_counter
+from raykd.config.loading import save_config
+from raykd.data.run_state import DataRunState
+from raykd.train.trainer import build_trainer, train_plan
 from raykd.tune.resources import run_samples
 from raykd.tune.spec import build_trial_config
 
@@ -93,11 +96,6 @@ class TrialPlan:
 
 def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     """Tune function trainable: train the base recipe with this trial's `params` under Ray Train."""
-    import ray.tune
-
-    from raykd.config.loading import save_config
-    from raykd.train.trainer import build_trainer, resolve_train_shards, skip_counter_name
-
     trial_id = ray.tune.get_context().get_trial_id()
     working_dir = Path.cwd()  # Tune moved this process into the trial's working directory
     if plan.cwd and Path(plan.cwd).is_dir():
@@ -108,10 +106,10 @@ def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     cfg.run.run_dir, cfg.run.storage_path = str(run_dir), f"{trial_path}/checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    _, n_samples = resolve_train_shards(cfg)
+    _, n_samples = train_plan(cfg)
     _, samples_total = run_samples(cfg, n_samples)
     report = ReportToTune(TuneResults(plan.metric, cfg.train.batch_size * cfg.train.num_workers, samples_total))
     try:
         build_trainer(cfg, run_dir, callbacks=[report]).fit()
     finally:
-        drop_skip_counter(skip_counter_name(cfg, run_dir))
+        DataRunState.for_run(cfg.run.name, run_dir).close()

@@ -11,7 +11,7 @@ from raykd.data.builtin import shard_paths
 from raykd.data.hash_tokenizer import HashTokenizer
 from raykd.data.pipeline import build_from_config, build_train_dataset, iterate_shards_torch, torch_batches
 from raykd.data.sampling import plan_from_config
-from raykd.data.skips import reset_skipped_counts, skipped_counts
+from raykd.data.run_state import DataRunState
 from raykd.specs import ImageSpec
 
 SPEC = ImageSpec(16)
@@ -58,19 +58,19 @@ def test_shuffle_changes_order_not_content(ray_local, clean_shards):
 
 def test_skip_counts_faults_per_shard_and_reason(ray_local, faulty_shards):
     paths, expected, n_good = faulty_shards
-    reset_skipped_counts("test-skip")
-    ds = build_train_dataset(paths, SPEC, TOKENIZE, on_error="skip", counter="test-skip")
+    DataRunState("test-skip").reset()
+    ds = build_train_dataset(paths, SPEC, TOKENIZE, on_error="skip", state=DataRunState("test-skip"))
     labels = _collect(ds.iter_torch_batches(batch_size=100))["label"].tolist()
     assert len(labels) == n_good and not {3, 7, 15} & set(labels)
-    assert skipped_counts("test-skip") == expected
+    assert DataRunState("test-skip").skipped() == expected
     ds.materialize()  # a second epoch adds up
-    assert skipped_counts("test-skip")[paths[0]] == {"bad_image": 2, "missing_caption": 2}
+    assert DataRunState("test-skip").skipped()[paths[0]] == {"bad_image": 2, "missing_caption": 2}
 
 
 def test_counts_are_readable_from_a_ray_task(ray_local, faulty_shards):
-    reset_skipped_counts("test-task")
-    build_train_dataset(faulty_shards[0], SPEC, TOKENIZE, counter="test-task").materialize()
-    remote_read = ray_local.remote(num_cpus=0)(lambda: skipped_counts("test-task"))
+    DataRunState("test-task").reset()
+    build_train_dataset(faulty_shards[0], SPEC, TOKENIZE, state=DataRunState("test-task")).materialize()
+    remote_read = ray_local.remote(num_cpus=0)(lambda: DataRunState("test-task").skipped())
     assert ray_local.get(remote_read.remote()) == faulty_shards[1]
 
 
@@ -103,8 +103,8 @@ def test_weighted_resampled_epochs_through_ray(ray_local, tmp_path):
     write_shards(good_samples(100, 10), tmp_path / "b", shard_size=5)
     cfg = DataConfig(sources=[{"shards": f"file://{tmp_path}/a/shard-{{000000..000002}}.tar", "weight": 3},
                               {"shards": str(tmp_path / "b"), "weight": 1}], samples_per_epoch=80)
-    reset_skipped_counts("test-weights")
-    ds = build_from_config(cfg, SPEC, TOKENIZE, seed=0, counter="test-weights")
+    DataRunState("test-weights").reset()
+    ds = build_from_config(cfg, SPEC, TOKENIZE, seed=0, state=DataRunState("test-weights"))
     epochs = [_collect(ds.iter_torch_batches(batch_size=100))["label"].tolist() for _ in range(2)]
     for labels in epochs:  # driver-side passes: epoch 0, then 1
         assert len(labels) == 80 and sum(label >= 100 for label in labels) == 20  # weights 3 : 1
@@ -120,8 +120,8 @@ def test_a_shard_that_disappears_mid_run_is_named(ray_local, tmp_path, on_error)
 
     write_shards(good_samples(0, 30), tmp_path, shard_size=10)
     plan = plan_from_config(DataConfig(train_shards=[str(tmp_path)]))
-    reset_skipped_counts("test-gone")
-    ds = build_train_dataset(plan, SPEC, TOKENIZE, on_error=on_error, counter="test-gone")
+    DataRunState("test-gone").reset()
+    ds = build_train_dataset(plan, SPEC, TOKENIZE, on_error=on_error, state=DataRunState("test-gone"))
     assert len(_collect(ds.iter_torch_batches(batch_size=100))["label"]) == 30
     gone = str(tmp_path / "shard-000001.tar")
     (tmp_path / "shard-000001.tar").unlink()
@@ -132,4 +132,4 @@ def test_a_shard_that_disappears_mid_run_is_named(ray_local, tmp_path, on_error)
         return
     labels = _collect(ds.iter_torch_batches(batch_size=100))["label"].tolist()
     assert sorted(labels) == [*range(10), *range(20, 30)]
-    assert skipped_counts("test-gone") == {gone: {"missing_shard": 1}}
+    assert DataRunState("test-gone").skipped() == {gone: {"missing_shard": 1}}

@@ -7,7 +7,7 @@ import pytest
 from raykd.data.hash_tokenizer import HashTokenizer
 from raykd.data.pipeline import iterate_shards_torch, read_shard, shard_batches
 from raykd.data.samples import SampleError, ShardProcessor, decode_sample
-from raykd.data.skips import reset_skipped_counts, skipped_counts
+from raykd.data.run_state import DataRunState
 from raykd.specs import ImageSpec
 
 from .conftest import make_sample
@@ -76,8 +76,8 @@ def test_batches_are_full_except_the_last():
 
 def test_dataloader_path_counts_skips_in_process(faulty_shards):
     paths, expected, n_good = faulty_shards
-    reset_skipped_counts("test-torch")
-    loader = iterate_shards_torch(paths, SPEC, HashTokenizer(length=8), 4, num_workers=0, counter="test-torch")
+    DataRunState("test-torch").reset()
+    loader = iterate_shards_torch(paths, SPEC, HashTokenizer(length=8), 4, num_workers=0, state=DataRunState("test-torch"))
     rows = [b["label"] for b in loader]
     assert sum(map(len, rows)) == n_good
-    assert skipped_counts("test-torch") == expected
+    assert DataRunState("test-torch").skipped() == expected

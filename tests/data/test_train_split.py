@@ -9,7 +9,7 @@ import pytest
 
 from raykd.config import load_config
 from raykd.data.shards import write_shards
-from raykd.train.trainer import build_dataset, resolve_train_shards
+from raykd.train.trainer import build_dataset, train_plan
 from tests.conftest import REPO, tiny_overrides
 
 from .conftest import good_samples
@@ -28,10 +28,10 @@ def shards(tmp_path):
 
 
 def test_steps_per_epoch_follow_the_epoch_mode(shards):
-    assert resolve_train_shards(cfg_for(shards))[1] == 64
-    assert resolve_train_shards(cfg_for(shards, **{"data.samples_per_epoch": 1000}))[1] == 1000
-    assert resolve_train_shards(cfg_for(shards, **{"data.episode_size": 24}))[1] == 24
-    assert resolve_train_shards(cfg_for(shards, **{"data.dataset_size": 40}))[1] == 40
+    assert train_plan(cfg_for(shards))[1] == 64
+    assert train_plan(cfg_for(shards, **{"data.samples_per_epoch": 1000}))[1] == 1000
+    assert train_plan(cfg_for(shards, **{"data.episode_size": 24}))[1] == 24
+    assert train_plan(cfg_for(shards, **{"data.dataset_size": 40}))[1] == 40
 
 
 def record_labels(config: dict) -> None:
@@ -55,19 +55,20 @@ def run_workers(cfg, tmp_path, name: str) -> dict[int, list[list[int]]]:
     from ray.train.torch import TorchTrainer
 
     from raykd.config.loading import config_to_dict
-    from raykd.data.skips import reset_skipped_counts
+    from raykd.data.run_state import DataRunState
 
     out = tmp_path / name
     out.mkdir()
-    plan, _ = resolve_train_shards(cfg)
-    reset_skipped_counts(name)
+    plan, _ = train_plan(cfg)
+    state = DataRunState(name)
+    state.reset()
     TorchTrainer(
         record_labels,
-        train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": 0, "skip_counter": name,
+        train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": 0, "data_state": state,
                            "out": str(out)},
         scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
         run_config=ray.train.RunConfig(name=name, storage_path=str(tmp_path / "storage")),
-        datasets={"train": build_dataset(cfg, plan, name)},
+        datasets={"train": build_dataset(cfg, plan, state)},
     ).fit()
     return {e: [json.loads((out / f"rank{r}-epoch{e}.json").read_text()) for r in range(2)]
             for e in range(cfg.train.epochs)}

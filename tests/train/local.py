@@ -7,14 +7,14 @@ from raykd.data.pipeline import iterate_shards_torch
 from raykd.models.towers import build_tower
 from raykd.models.checkpoint import load_state
 from raykd.train.loop import LoopContext
-from raykd.train.trainer import resolve_train_shards
+from raykd.train.trainer import train_plan
 
 
 class LocalRun:
     """A LoopContext whose reports and checkpoints are kept in lists, for tests."""
 
     def __init__(self, cfg, resume_state=None):
-        urls, n = resolve_train_shards(cfg)
+        urls, n = train_plan(cfg)
         self.cfg = cfg
         self.urls = urls
         self.spec = build_tower(cfg.model.image, "image").image_spec

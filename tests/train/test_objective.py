@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from raykd.config import load_config
 from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
-from raykd.train.loop import Objective, build_loss
+from raykd.train.objective import Objective, build_loss
 from tests.conftest import REPO, tiny_overrides
 
 

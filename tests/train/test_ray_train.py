@@ -116,8 +116,8 @@ def test_too_few_cpus_for_ray_data_fails_fast_instead_of_hanging(ray_session, bu
 
 
 def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_root, tmp_path):
-    from raykd.data.skips import drop_skip_counter
-    from raykd.train.trainer import build_trainer, skip_counter_name
+    from raykd.data.run_state import DataRunState
+    from raykd.train.trainer import build_trainer
 
     cfg = cfg_for(builtin_root, tmp_path)
     quiet = build_trainer(cfg, tmp_path / "run")
@@ -126,6 +126,6 @@ def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_
     assert quiet.run_config.worker_runtime_env["env_vars"]["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
     chatty = build_trainer(cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "INFO"}), tmp_path / "run")
     assert chatty.run_config.logging_config.log_level == "INFO"
-    drop_skip_counter(skip_counter_name(cfg, tmp_path / "run"))  # built, never run: no counter left behind
+    DataRunState.for_run(cfg.run.name, tmp_path / "run").close()  # built, never run: no actor left behind
     with pytest.raises(ValueError, match="run.train_log_level"):
         cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "LOUD"})

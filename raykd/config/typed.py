@@ -1,0 +1,57 @@
+"""Typed construction of config dataclasses from plain mappings (YAML), with errors that name the key.
+
+Below `schema` (whose dataclasses build their nested parts with it) and `loading` (recipes, overrides).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not describe a valid config."""
+
+
+def from_mapping(data: dict, cls: type, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a plain mapping, checking keys, types and choices."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{dotted}'{hint} (valid keys here: {', '.join(fields)})")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, dotted: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_mapping(value, hint, prefix=f"{dotted}.")
+    origin = get_origin(hint)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"'{dotted}' must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin is Union:
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], dotted)
+    expected = origin or hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"'{dotted}' must be int, got bool {value!r}")
+    if expected is str and value is None:
+        return ""
+    if not isinstance(value, expected):
+        raise ConfigError(f"'{dotted}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value

@@ -1,0 +1,68 @@
+"""What the optimiser minimises: the dual encoder and its losses as one module (`Objective`, so DDP syncs
+the losses' own parameters too), the configured loss (`build_loss`), and which parameters the loss leaves
+without gradients (`freeze_unused`)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from raykd.config.schema import Config
+from raykd.losses import get_loss, loss_hparams
+from raykd.models.dual_encoder import DualEncoder
+
+
+class Objective(nn.Module):
+    """Model + losses as one module, so DDP syncs the losses' own parameters too.
+
+    total = w_align * loss(teacher, student) + w_simcse * SimCSE(text, text'), where SimCSE is
+    InfoNCE between two dropout views of the same captions (Gao et al. 2021, tau 0.05).
+    """
+
+    def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str, w_align: float = 1.0,
+                 w_simcse: float = 0.0, simcse_temperature: float = 0.05):
+        super().__init__()
+        self.model, self.loss, self.teacher = model, loss, teacher
+        self.w_align, self.w_simcse = w_align, w_simcse
+        self.simcse = get_loss("InfoNCE") if w_simcse > 0 else None
+        self.simcse_scale = 1.0 / simcse_temperature
+
+    def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]):
+        """Returns (scalar loss, detached teacher features [B, D] or None)."""
+        total, teacher_feats = 0.0, None
+        text_feats = self.model.encode_text(tokens, normalize=False)
+        if self.w_align > 0:
+            image_feats = self.model.encode_image(images, normalize=False)
+            teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
+            total = self.w_align * self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
+            teacher_feats = teacher.detach()
+        if self.simcse is not None:
+            second_view = self.model.encode_text(tokens, normalize=False)  # a different dropout mask
+            scale = torch.tensor(self.simcse_scale, device=text_feats.device)
+            total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=scale)
+        return total, teacher_feats
+
+
+def build_loss(cfg: Config) -> nn.Module:
+    """The configured loss; prototype losses get their layer sized to the joint dimension."""
+    hparams = dict(cfg.loss.hparams)
+    if "dim" in loss_hparams(cfg.loss.name) and hparams.get("dim") is None:
+        hparams["dim"] = cfg.model.embed_dim
+        print(f"[raykd] loss {cfg.loss.name}: prototype layer input dim set to model.embed_dim={cfg.model.embed_dim}")
+    return get_loss(cfg.loss.name, **hparams)
+
+
+def freeze_unused(model: DualEncoder, loss: nn.Module, teacher: str) -> None:
+    """Parameters the loss never sends gradients to are frozen (DDP rejects unused parameters)."""
+    if not getattr(loss, "needs_logit_scale", False):
+        model.logit_scale.requires_grad_(False)
+    if not getattr(loss, "uses_teacher", True):
+        getattr(model, teacher).requires_grad_(False)
+        getattr(model, f"{teacher}_head").requires_grad_(False)
+    elif getattr(loss, "uni_directional", False):  # the teacher side is detached inside the loss
+        head = model.text_head if teacher == "text" else model.image_head
+        if any(p.requires_grad for p in head.parameters()):
+            print(f"[raykd] {type(loss).__name__} is uni-directional: the {teacher} head gets no gradient and is "
+                  f"frozen (set model.{teacher}.head.identity_if_possible for no projection)")
+        head.requires_grad_(False)
