@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from raykd.data.sources import Shard, Source
+from raykd.data.shards import validate_shards
+from raykd.data.sources import Shard, Source, resolve_sources, tar_shards
 
 MODES = ("full", "resample", "episode")
 
@@ -174,8 +175,6 @@ class TrainPlan:
 
 def plan_from_config(cfg, seed: int = 0) -> TrainPlan:
     """The `TrainPlan` of a `DataConfig` (resolving sources; generates built-in data on first use)."""
-    from raykd.data.sources import resolve_sources
-
     sources = truncate(resolve_sources(cfg), cfg.dataset_size)
     if cfg.samples_per_epoch:
         return TrainPlan(sources, "resample", cfg.samples_per_epoch, seed)
@@ -186,8 +185,5 @@ def plan_from_config(cfg, seed: int = 0) -> TrainPlan:
 
 def plan_from_urls(shard_urls, seed: int = 0) -> TrainPlan:
     """A one-source, full-epoch plan over shard specs (labels from `cls`)."""
-    from raykd.data.sources import tar_shards
-    from raykd.data.shards import validate_shards
-
     urls = validate_shards(shard_urls)
     return TrainPlan([Source("shards", tar_shards(urls))], "full", seed=seed)

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 from raykd.config.schema import DataConfig, SourceConfig
+from raykd.data.builtin import ensure_builtin, list_builtin
 from raykd.data.shards import is_remote, open_url, shard_sizes, validate_shards
 
 RECORDS_PER_SHARD = 1000
@@ -110,8 +111,6 @@ def tar_shards(urls: list[str]) -> list[Shard]:
 
 
 def _builtin_dir(name: str, cfg: DataConfig):
-    from raykd.data.builtin import ensure_builtin
-
     return ensure_builtin(name, cfg.builtin_root or None, cfg.builtin_train_size or None)
 
 
@@ -158,8 +157,6 @@ def _read_lines(url: str) -> list[str]:
 
 
 def _classification(key: str, entry: SourceConfig, cfg: DataConfig) -> Source:
-    from raykd.data.builtin import list_builtin
-
     name = entry.classification
     directory = str(_builtin_dir(name, cfg)) if name in list_builtin() else name
     if not is_remote(directory) and not os.path.isdir(directory):
