@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -44,6 +45,15 @@ class DistillLoss(nn.Module):
     needs_prototypes: bool = False
     needs_labels: bool = False
     uses_teacher: bool = True
+
+    def __call__(self, teacher: Tensor, student: Tensor, *, logit_scale: Tensor | None = None,
+                 labels: Tensor | None = None) -> Tensor:
+        """The loss in fp32 whatever the caller's autocast: under bf16, SEED's temperature 1e-4 turns near
+        ties into ties, BarlowTwins' cross-correlation keeps 8 mantissa bits and InfoNCE's logits at scale
+        100 move by ~0.5. Features are cast up (the cast is differentiable) and autocast is off inside."""
+        with torch.autocast(teacher.device.type, enabled=False):
+            return super().__call__(teacher.float(), student.float(),
+                                    logit_scale=None if logit_scale is None else logit_scale.float(), labels=labels)
 
     def forward(
         self,

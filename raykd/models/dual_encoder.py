@@ -35,6 +35,7 @@ class DualEncoder(nn.Module):
         self.image_head, self.text_head = image_head, text_head
         self.logit_scale = nn.Parameter(torch.tensor(math.log(init_logit_scale)), requires_grad=learn_logit_scale)
         self.max_logit_scale = max_logit_scale
+        self.clamp_logit_scale_()
         for tower, lock in ((image, lock_image), (text, lock_text)):
             if lock:
                 apply_locking(tower, lock=True)
@@ -86,8 +87,14 @@ class DualEncoder(nn.Module):
         return F.normalize(feats, dim=-1) if normalize else feats
 
     def scale(self) -> torch.Tensor:
-        """The exponentiated logit scale, clamped at `max_logit_scale` (as CLIP does)."""
-        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        """The exponentiated logit scale (kept at most `max_logit_scale` by `clamp_logit_scale_`)."""
+        return self.logit_scale.exp()
+
+    @torch.no_grad()
+    def clamp_logit_scale_(self) -> None:
+        """Clamp the parameter to [0, ln max_logit_scale] after each optimiser step, as open_clip's training
+        loop does: a clamp inside `scale()` would zero its gradient for good once it passed the bound."""
+        self.logit_scale.clamp_(0, math.log(self.max_logit_scale))
 
     def forward(self, images: torch.Tensor, tokens: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Unnormalised projected features of both towers (losses normalise as their paper does)."""

@@ -70,9 +70,13 @@ def seed_everything(seed: int) -> None:
 
 
 def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """bf16 AMP on CUDA under 'auto', fp32 on CPU; explicit bf16/fp16 where asked."""
+    """Under 'auto': bf16 AMP on CUDA devices of compute capability 8.0+ (Ampere, Hopper), fp16 (with the
+    grad scaler) on older ones such as T4 and V100, which have no bf16 tensor cores; fp32 on CPU.
+    Explicit bf16/fp16/fp32 where asked."""
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
@@ -80,7 +84,7 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     seed_everything(cfg.run.seed)  # same initial weights on every rank
     model = build_dual_encoder(cfg.model).to(ctx.device)
     loss = build_loss(cfg).to(ctx.device)
-    freeze_unused(model, loss, cfg.loss.teacher)
+    freeze_unused(model, loss, cfg.loss.teacher, trains_text=cfg.loss.w_simcse > 0)
     if cfg.loss.w_align <= 0 and cfg.loss.w_simcse <= 0:
         raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
     objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,
@@ -119,6 +123,7 @@ def train_step(c: Components, batch: dict, grad_clip_norm: float):
         c.scaler.update()
     else:
         c.optimizer.step()
+    c.model.clamp_logit_scale_()
     if c.ema is not None:
         c.ema.update(c.model)
     c.scheduler.step()

@@ -53,16 +53,20 @@ def build_loss(cfg: Config) -> nn.Module:
     return get_loss(cfg.loss.name, **hparams)
 
 
-def freeze_unused(model: DualEncoder, loss: nn.Module, teacher: str) -> None:
-    """Parameters the loss never sends gradients to are frozen (DDP rejects unused parameters)."""
-    if not getattr(loss, "needs_logit_scale", False):
+def freeze_unused(model: DualEncoder, loss: nn.Module, teacher: str, trains_text: bool = False) -> None:
+    """Parameters the loss never sends gradients to are frozen (DDP rejects unused parameters at the second
+    step). A uni-directional loss detaches its teacher, so the teacher's tower and head get no gradient,
+    unless another term trains them (`trains_text`: SimCSE on the text tower)."""
+    if not loss.needs_logit_scale:
         model.logit_scale.requires_grad_(False)
-    if not getattr(loss, "uses_teacher", True):
-        getattr(model, teacher).requires_grad_(False)
-        getattr(model, f"{teacher}_head").requires_grad_(False)
-    elif getattr(loss, "uni_directional", False):  # the teacher side is detached inside the loss
-        head = model.text_head if teacher == "text" else model.image_head
-        if any(p.requires_grad for p in head.parameters()):
-            print(f"[raykd] {type(loss).__name__} is uni-directional: the {teacher} head gets no gradient and is "
-                  f"frozen (set model.{teacher}.head.identity_if_possible for no projection)")
-        head.requires_grad_(False)
+    if trains_text and teacher == "text":
+        return
+    if not loss.uses_teacher or loss.uni_directional:  # the teacher side is ignored, or detached inside the loss
+        modules = {"tower": getattr(model, teacher), "head": getattr(model, f"{teacher}_head")}
+        trainable = [part for part, module in modules.items() if any(p.requires_grad for p in module.parameters())]
+        if trainable and loss.uni_directional:
+            print(f"[raykd] {type(loss).__name__} is uni-directional: the {teacher} {' and '.join(trainable)} get no "
+                  f"gradient and are frozen (lock model.{teacher} to say so; set model.{teacher}.head."
+                  "identity_if_possible for no projection)")
+        for module in modules.values():
+            module.requires_grad_(False)

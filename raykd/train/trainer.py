@@ -71,6 +71,20 @@ def check_cpus_left_for_data(cfg: Config) -> None:
             f"(run.ray_num_cpus, or ray.init(num_cpus={math.ceil(workers) + 2})) or use fewer workers")
 
 
+def check_gpus_for_workers(cfg: Config) -> None:
+    """Fail, instead of waiting forever, when the cluster has fewer GPUs than `train.use_gpu` asks for
+    (one per worker): Ray Train V2 retries a worker group that cannot be placed without end."""
+    if not cfg.train.use_gpu:
+        return
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus < cfg.train.num_workers:
+        raise ValueError(
+            f"train.use_gpu asks one GPU for each of train.num_workers = {cfg.train.num_workers} workers, but the "
+            f"Ray cluster has {gpus:g} GPU(s): set train.num_workers to at most {int(gpus)}"
+            + (" (and raise train.batch_size to keep the global batch)" if gpus >= 1 else
+               ", or train.use_gpu=false to train on CPUs") + "; start the GPU nodes first on an autoscaling cluster")
+
+
 def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None:
     """A loss that clusters each episode (ProtoCLIP) needs at least `n_prototypes` samples in one."""
     if not hasattr(loss_class(cfg.loss.name), "update_prototypes"):
@@ -119,6 +133,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     check_episode_covers_prototypes(cfg, steps_per_epoch * global_batch)
     init_ray(cfg)
     check_cpus_left_for_data(cfg)
+    check_gpus_for_workers(cfg)
     data_state = DataRunState.for_run(cfg.run.name, run_dir)
     data_state.reset()
     if dataset is None:

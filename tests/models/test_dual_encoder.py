@@ -52,7 +52,26 @@ def test_logit_scale_init_and_clamp():
     assert math.isclose(model.scale().item(), 1 / 0.07, rel_tol=1e-5)
     with torch.no_grad():
         model.logit_scale.fill_(math.log(1000.0))
+    model.clamp_logit_scale_()  # what the training step does after each optimiser step
     assert model.scale().item() == pytest.approx(100.0)
+
+
+def test_logit_scale_past_the_bound_still_learns_and_is_clamped_after_the_step():
+    """open_clip clamps the parameter after the optimiser step: a clamp in the forward pass would zero the
+    gradient for good once an update pushed the parameter past ln 100."""
+    from raykd.losses import get_loss
+
+    model = tiny_model()
+    optimizer = torch.optim.SGD([model.logit_scale], lr=1.0)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(100.0) + 0.5)  # as an optimiser step can leave it
+    images, tokens = batch(model)
+    image, text = model(images, tokens)
+    get_loss("InfoNCE")(text, image, logit_scale=model.scale()).backward()
+    assert model.logit_scale.grad is not None and model.logit_scale.grad.abs() > 0
+    optimizer.step()
+    model.clamp_logit_scale_()
+    assert model.logit_scale.item() <= math.log(100.0) + 1e-6
 
 
 def test_locked_tower_gets_no_gradients_and_stays_in_eval():

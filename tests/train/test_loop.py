@@ -107,3 +107,15 @@ def test_train_step_clips_gradients(builtin_root):
     assert delta.item() == pytest.approx(1e-3, rel=1e-3)  # lr 1 x clipped norm 1e-3
 
 
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                  ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_auto_precision_is_fp16_below_ampere(monkeypatch, capability, expected):
+    """T4 (7.5) and V100 (7.0) have no bf16 tensor cores: fp16 with the grad scaler there."""
+    from raykd.train.loop import amp_dtype
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert amp_dtype("auto", torch.device("cuda")) == expected
+    assert amp_dtype("auto", torch.device("cpu")) is None
+    assert amp_dtype("bf16", torch.device("cuda")) == torch.bfloat16

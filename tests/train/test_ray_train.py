@@ -115,6 +115,18 @@ def test_too_few_cpus_for_ray_data_fails_fast_instead_of_hanging(ray_session, bu
     assert not list((tmp_path / "run").glob("checkpoints/*/checkpoint_*"))
 
 
+def test_more_gpu_workers_than_gpus_fails_fast_naming_the_option(ray_session, builtin_root, tmp_path):
+    """Ray Train V2 would retry placing the workers forever (seen still retrying after 150 s)."""
+    gpus = ray_session.cluster_resources().get("GPU", 0)
+    cfg = cfg_for(builtin_root, tmp_path, **{"train.use_gpu": True, "train.num_workers": int(gpus) + 1})
+    start = time.time()
+    with pytest.raises(ValueError, match=rf"train.num_workers = {int(gpus) + 1} workers, but the Ray cluster "
+                                         rf"has {gpus:g} GPU\(s\)"):
+        train(cfg, tmp_path / "run")
+    assert time.time() - start < 60
+    assert not list((tmp_path / "run").glob("checkpoints/*/checkpoint_*"))
+
+
 def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_root, tmp_path):
     from raykd.data.run_state import DataRunState
     from raykd.train.trainer import build_trainer
