@@ -6,6 +6,10 @@ import torch
 from torch import Tensor, nn
 
 
+def _at_least_fp32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class DistillLoss(nn.Module):
     """Loss between the projection-head outputs of a teacher and a student tower.
 
@@ -48,12 +52,13 @@ class DistillLoss(nn.Module):
 
     def __call__(self, teacher: Tensor, student: Tensor, *, logit_scale: Tensor | None = None,
                  labels: Tensor | None = None) -> Tensor:
-        """The loss in fp32 whatever the caller's autocast: under bf16, SEED's temperature 1e-4 turns near
+        """The loss in fp32 (or fp64) whatever the caller's autocast: under bf16, SEED's temperature 1e-4 turns near
         ties into ties, BarlowTwins' cross-correlation keeps 8 mantissa bits and InfoNCE's logits at scale
         100 move by ~0.5. Features are cast up (the cast is differentiable) and autocast is off inside."""
         with torch.autocast(teacher.device.type, enabled=False):
-            return super().__call__(teacher.float(), student.float(),
-                                    logit_scale=None if logit_scale is None else logit_scale.float(), labels=labels)
+            return super().__call__(_at_least_fp32(teacher), _at_least_fp32(student),
+                                    logit_scale=None if logit_scale is None else _at_least_fp32(logit_scale),
+                                    labels=labels)
 
     def forward(
         self,

@@ -16,19 +16,36 @@ from raykd.losses.infonce import InfoNCE
 from raykd.losses.registry import register_loss
 
 
-def spherical_kmeans(x: Tensor, k: int, iters: int = 20, seed: int = 0) -> Tensor:
-    """Centroids [k, D] (unit norm) of k-means on the unit sphere (cosine similarity).
+def spherical_kmeans(x: Tensor, k: int, iters: int = 20, seed: int = 0, chunk_size: int = 16384) -> Tensor:
+    """Centroids [k, D] (unit norm) of k-means on the unit sphere (cosine similarity) of the rows of ``x``
+    on every worker (``x`` is this worker's share), identical on every worker.
 
-    Initialised with ``k`` distinct rows chosen by a seeded permutation; an empty cluster keeps
-    its previous centroid.
+    No worker gathers the others' rows and no [N, k] matrix is formed: each worker scores ``chunk_size`` of
+    its rows at a time against the centroids and only the per-centroid sums and counts ([k, D] + [k]) are
+    all-reduced, so memory is O(chunk_size x k + k x D) (a 200k x 20000 similarity matrix would be 16 GB).
+    Initialised with ``k`` distinct rows of the concatenation of all workers' rows (rank order) chosen by a
+    seeded permutation, so the result equals the single-process k-means of that concatenation; an empty
+    cluster keeps its previous centroid.
     """
     x = F.normalize(x, dim=-1)
+    sizes = D.all_gather_no_grad(torch.tensor([x.shape[0]], device=x.device)).tolist()
+    total, offset = sum(sizes), sum(sizes[:D.rank()])
+    if total < k:
+        raise ValueError(f"spherical k-means needs at least k={k} rows, got {total}")
     g = torch.Generator().manual_seed(seed)
-    centers = x[torch.randperm(x.shape[0], generator=g)[:k].to(x.device)].clone()
+    chosen = torch.randperm(total, generator=g)[:k]
+    mine = (chosen >= offset) & (chosen < offset + x.shape[0])
+    centers = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
+    centers[mine.to(x.device)] = x[(chosen[mine] - offset).to(x.device)]
+    centers = D.all_reduce_sum(centers)  # each chosen row comes from exactly one worker
     for _ in range(iters):
-        assign = (x @ centers.T).argmax(dim=1)
-        sums = torch.zeros_like(centers).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).unsqueeze(1)
+        sums = torch.zeros_like(centers)
+        counts = torch.zeros(k, dtype=x.dtype, device=x.device)
+        for chunk in x.split(chunk_size):
+            assign = (chunk @ centers.T).argmax(dim=1)
+            sums.index_add_(0, assign, chunk)
+            counts += torch.bincount(assign, minlength=k).to(x.dtype)
+        sums, counts = D.all_reduce_sum(sums), D.all_reduce_sum(counts).unsqueeze(1)
         centers = torch.where(counts > 0, F.normalize(sums, dim=-1), centers)
     return centers
 
@@ -84,19 +101,16 @@ class ProtoCLIP(DistillLoss):
 
     @torch.no_grad()
     def update_prototypes(self, features: Tensor) -> None:
-        """Re-cluster: k-means of the episode's teacher features [N, D] (N >= n_prototypes).
-
-        Rank 0's result is broadcast, so every worker holds the same prototypes (pass the same
-        gathered features on every rank, or accept rank 0's clustering).
-        """
-        if features.shape[0] < self.n_prototypes:
+        """Re-cluster: k-means of the episode's teacher features, this worker's rows [N_rank, D]; every
+        worker calls it together and gets the same prototypes (see ``spherical_kmeans``)."""
+        total = int(D.all_reduce_sum(torch.tensor(float(features.shape[0]), device=features.device)))
+        if total < self.n_prototypes:
             raise ValueError(
                 f"loss 'ProtoCLIP' needs at least n_prototypes={self.n_prototypes} features "
-                f"to cluster, got {features.shape[0]}"
+                f"to cluster, got {total}"
             )
         feats = features.detach().to(state_dtype(features))
-        centers = spherical_kmeans(feats, self.n_prototypes, self.kmeans_iters, self.seed)
-        self.prototypes = D.broadcast(centers, src=0)
+        self.prototypes = spherical_kmeans(feats, self.n_prototypes, self.kmeans_iters, self.seed)
         self.has_prototypes.fill_(True)
 
     def _targets(self, t: Tensor, protos: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ from torch import nn
 
 from raykd.config.loading import config_to_dict
 from raykd.config.schema import Config
-from raykd.distributed import all_gather_no_grad, average_batchnorm_stats
+from raykd.distributed import all_reduce_sum, average_batchnorm_stats
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
@@ -235,12 +235,14 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
 
 
 def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
-    """ProtoCLIP: re-cluster on the teacher features of the epoch just finished (all ranks')."""
-    feats = all_gather_no_grad(torch.cat(episode_feats))
-    if feats.shape[0] >= loss.n_prototypes:
+    """ProtoCLIP: re-cluster on the teacher features of the epoch just finished; each rank keeps its own rows
+    and the k-means all-reduces only centroid sums (no rank gathers the epoch's features)."""
+    feats = torch.cat(episode_feats)
+    total = int(all_reduce_sum(torch.tensor(float(feats.shape[0]), device=feats.device)))
+    if total >= loss.n_prototypes:
         loss.update_prototypes(feats)
     else:  # only a partial epoch (resumed mid-epoch, or cut by max_steps): the trainer checked full ones
-        print(f"[raykd] {loss.name}: {feats.shape[0]} teacher features < n_prototypes={loss.n_prototypes}; "
+        print(f"[raykd] {loss.name}: {total} teacher features < n_prototypes={loss.n_prototypes}; "
               "prototypes not re-clustered this epoch", flush=True)
 
 

@@ -14,8 +14,12 @@ HP = {"n_prototypes": 4}
 
 
 def _set_prototypes(loss):
+    """The same 40 episode features in total: under two workers each passes its half (k-means all-reduces)."""
+    from raykd import distributed as D
+
     g = torch.Generator().manual_seed(57)
-    loss.update_prototypes(torch.randn(40, 16, generator=g, dtype=torch.float64))
+    features = torch.randn(40, 16, generator=g, dtype=torch.float64)
+    loss.update_prototypes(features.chunk(D.world_size())[D.rank()])
 
 
 def _ce(logits, targets):
@@ -85,3 +89,31 @@ def test_two_processes_match_single_process():
 
 def test_state_round_trip():
     assert_state_round_trip("ProtoCLIP", HP, [batch(seed=64), batch(seed=65)], setup=_set_prototypes)
+
+
+def test_chunked_kmeans_equals_the_full_one():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(500, 8, generator=g, dtype=torch.float64)
+    full = spherical_kmeans(x, 12, iters=10, seed=2, chunk_size=10_000)
+    chunked = spherical_kmeans(x, 12, iters=10, seed=2, chunk_size=37)
+    torch.testing.assert_close(chunked, full)
+
+
+def _kmeans_of_my_half(x, k):
+    from raykd import distributed as D
+
+    half = x.shape[0] // 2
+    mine = x[:half] if D.rank() == 0 else x[half:]
+    return spherical_kmeans(mine, k, iters=10, seed=5, chunk_size=29)
+
+
+def test_kmeans_over_two_workers_equals_single_process_on_all_rows():
+    """Each worker clusters its own rows (no gather of the features); the centroids equal the single-process
+    k-means of the concatenation, on both workers."""
+    from tests.losses.dist_utils import run_in_two_processes
+
+    x = torch.randn(300, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    single = spherical_kmeans(x, 9, iters=10, seed=5)
+    r0, r1 = run_in_two_processes(_kmeans_of_my_half, x, 9)
+    torch.testing.assert_close(r0, single)
+    torch.testing.assert_close(r1, single)
