@@ -27,6 +27,7 @@ __all__ = [
     "all_reduce_mean",
     "broadcast",
     "sync_grad",
+    "mark_averaged_by_ddp",
     "average_batchnorm_stats",
 ]
 
@@ -131,12 +132,22 @@ def sync_grad(x: torch.Tensor) -> torch.Tensor:
 
     Losses pass their own parameters (learnable scales, prototypes) through it, so those
     gradients are averaged across workers exactly as DDP averages the model's gradients, even
-    when the loss module is not wrapped in DDP (wrapping it as well is harmless: averaging
-    identical values is idempotent). Every rank must use ``x`` in its backward pass.
+    when the loss module is not wrapped in DDP. When it is (the training loop wraps model and losses
+    in one DDP module), `mark_averaged_by_ddp` flags its parameters and this is the identity: a second
+    all-reduce of the same gradient would only cost time. Every rank must use ``x`` in its backward pass.
     """
-    if not _active():
+    if not _active() or getattr(x, AVERAGED_BY_DDP, False):
         return x
     return _SyncGrad.apply(x)
+
+
+AVERAGED_BY_DDP = "_raykd_averaged_by_ddp"
+
+
+def mark_averaged_by_ddp(module: torch.nn.Module) -> None:
+    """Flag ``module``'s parameters as averaged by a DDP wrapper (``sync_grad`` then leaves them alone)."""
+    for p in module.parameters():
+        setattr(p, AVERAGED_BY_DDP, True)
 
 
 @torch.no_grad()

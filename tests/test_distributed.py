@@ -86,3 +86,16 @@ def test_batchnorm_stats_are_averaged_over_ranks():
     net.running_mean.fill_(5.0)
     D.average_batchnorm_stats(net)  # world size 1: untouched
     assert torch.equal(net.running_mean, torch.full((3,), 5.0))
+
+
+def _sync_grad_of_marked_parameter():
+    module = torch.nn.Linear(1, 1, bias=False)
+    D.mark_averaged_by_ddp(module)  # what the training loop does when DDP wraps model and losses
+    (D.sync_grad(module.weight) * (D.rank() + 1)).sum().backward()
+    return module.weight.grad
+
+
+def test_sync_grad_leaves_gradients_that_ddp_averages_to_ddp():
+    """Averaging the losses' own parameter gradients in sync_grad and again in DDP cost two all-reduces."""
+    out = dist_utils.run_in_two_processes(_sync_grad_of_marked_parameter)
+    assert [o.item() for o in out] == [1.0, 2.0]  # local: DDP's own all-reduce averages them

@@ -61,7 +61,7 @@ class FeatureQueue(nn.Module):
         if n > self.size:
             pos, feats = pos[-self.size :], feats[-self.size :]
         self.bank[pos] = feats.detach().to(self.bank)
-        self.ptr.fill_((int(self.ptr) + n) % self.size)
+        self.ptr.copy_((self.ptr + n) % self.size)  # on the device: no host sync per step
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_buffers_from_state(self, ["bank"], state_dict, prefix)

@@ -98,6 +98,7 @@ class ProtoCLIP(DistillLoss):
         self.proto_scale = nn.Parameter(torch.tensor(float(init_proto_scale)))
         self.register_buffer("prototypes", torch.empty(0))
         self.register_buffer("has_prototypes", torch.tensor(False))
+        self._has_prototypes = False  # the buffer's value on the host: reading the buffer every step would sync
 
     @torch.no_grad()
     def update_prototypes(self, features: Tensor) -> None:
@@ -112,6 +113,7 @@ class ProtoCLIP(DistillLoss):
         feats = features.detach().to(state_dtype(features))
         self.prototypes = spherical_kmeans(feats, self.n_prototypes, self.kmeans_iters, self.seed)
         self.has_prototypes.fill_(True)
+        self._has_prototypes = True
 
     def _targets(self, t: Tensor, protos: Tensor) -> Tensor:
         label = (t @ protos.T).argmax(dim=-1)
@@ -124,7 +126,7 @@ class ProtoCLIP(DistillLoss):
         self._same_dim(teacher, student)
         w_nce, w_student, w_teacher = self.weights
         loss = w_nce * self.infonce(teacher, student, logit_scale=logit_scale)
-        if not bool(self.has_prototypes):  # zero-gradient use keeps DDP from flagging an unused parameter
+        if not self._has_prototypes:  # zero-gradient use keeps DDP from flagging an unused parameter
             return loss + 0.0 * self.proto_scale
         s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
         protos = self.prototypes.to(s)
@@ -136,3 +138,4 @@ class ProtoCLIP(DistillLoss):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_buffers_from_state(self, ["prototypes"], state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._has_prototypes = bool(self.has_prototypes)

@@ -19,7 +19,7 @@ def pairwise_distances(x: Tensor, eps: float = 1e-12) -> Tensor:
 
 def _normalised_distances(x: Tensor) -> Tensor:
     d = pairwise_distances(x)
-    return d / d[d > 0].mean()
+    return d / (d.sum() / (d > 0).sum())  # mean of the positive distances (d >= 0), without a boolean-mask sync
 
 
 def _angles(x: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ from torch import nn
 
 from raykd.config.loading import config_to_dict
 from raykd.config.schema import Config
-from raykd.distributed import all_reduce_sum, average_batchnorm_stats
+from raykd.distributed import all_reduce_sum, average_batchnorm_stats, mark_averaged_by_ddp
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
@@ -61,6 +61,7 @@ class Components:
     autocast: Callable[[], contextlib.AbstractContextManager]
     ema: Optional[ModelEMA] = None  # optim.ema_decay > 0: the averaged weights evaluation sees
     initial_state: Optional[dict] = None  # optim.wise_ft_alpha < 1: the weights before training (CPU)
+    nonfinite: Optional["NonFiniteLoss"] = None  # the first non-finite loss, checked at each report
 
 
 def seed_everything(seed: int) -> None:
@@ -89,6 +90,8 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
         raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
     objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,
                                          cfg.loss.simcse_temperature))
+    if isinstance(objective, nn.parallel.DistributedDataParallel):
+        mark_averaged_by_ddp(loss)  # DDP averages the losses' own parameter gradients: no second all-reduce
     optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss})
     total_steps = cfg.train.epochs * ctx.steps_per_epoch
     scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
@@ -97,18 +100,38 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     initial = snapshot(model) if cfg.optim.wise_ft_alpha < 1 else None
-    return Components(model, loss, objective, optimizer, scheduler, scaler, autocast, ema, initial)
+    return Components(model, loss, objective, optimizer, scheduler, scaler, autocast, ema, initial,
+                      NonFiniteLoss(ctx.device))
+
+
+class NonFiniteLoss:
+    """The first non-finite loss of a run, recorded on the device every step (a check on the host would sync
+    the device each step) and raised at the next report, before it can save a checkpoint."""
+
+    def __init__(self, device: torch.device):
+        self.step = torch.zeros((), dtype=torch.long, device=device)  # 0: none seen
+        self.epoch = torch.zeros((), dtype=torch.long, device=device)
+        self.value = torch.zeros((), device=device)
+
+    def record(self, loss: torch.Tensor, step: int, epoch: int) -> None:
+        first = (self.step == 0) & ~torch.isfinite(loss)
+        self.step = torch.where(first, step, self.step)
+        self.epoch = torch.where(first, epoch, self.epoch)
+        self.value = torch.where(first, loss.detach().float(), self.value)
+
+    def raise_if_seen(self) -> None:
+        step = int(self.step)
+        if step:
+            raise FloatingPointError(f"non-finite loss {self.value.item()} at step {step} (epoch {int(self.epoch)}); "
+                                     "no checkpoint written for it")
 
 
 def train_step(c: Components, batch: dict, grad_clip_norm: float):
-    """One optimiser step; returns (detached loss, detached teacher features or None).
-
-    Raises FloatingPointError on a non-finite loss, before any parameter changes."""
+    """One optimiser step; returns (detached loss, detached teacher features or None). A non-finite loss is
+    not checked here (see `NonFiniteLoss`)."""
     tokens = {k: v for k, v in batch.items() if k not in NON_TOKEN_KEYS}
     with c.autocast():
         loss, teacher_feats = c.objective(batch["image"], tokens, batch.get("label"))
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"non-finite loss {loss.item()}")
     c.optimizer.zero_grad(set_to_none=True)
     if c.scaler is not None:
         c.scaler.scale(loss).backward()
@@ -150,6 +173,7 @@ class Meter:
 
 def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: int, epoch: int,
             batches_done: int, extra: dict, save: bool) -> None:
+    c.nonfinite.raise_if_seen()  # one host sync per report; never a checkpoint of diverged weights
     metrics = {**meter.summary(ctx.world_size), "train/lr": c.optimizer.param_groups[0]["lr"],
                "train/logit_scale": c.model.scale().item(), "step": step, "epoch": epoch, **extra,
                **ctx.extra_metrics()}
@@ -199,11 +223,9 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
                 tick = time.perf_counter()
                 continue
             meter.data_time += time.perf_counter() - tick
-            try:
-                loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"{err} at step {step + 1} (epoch {epoch}); no checkpoint written for it") from None
+            loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
             step, batches_done = step + 1, batches_done + 1
+            c.nonfinite.record(loss, step, epoch)
             meter.steps += 1
             meter.samples += batch["image"].shape[0]
             meter.loss_sum += loss  # a tensor: no device sync until the report
@@ -224,6 +246,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             _update_prototypes(c.loss, episode_feats)
         hit_max = bool(t.max_steps and step >= t.max_steps)
         finished_epoch = not hit_max or batches_done >= ctx.steps_per_epoch
+        c.nonfinite.raise_if_seen()  # before evaluating diverged weights
         _average_batchnorm_stats(c)  # what rank 0 evaluates and saves below: the global batches' statistics
         evals = _evaluate(cfg, ctx, c, epoch) if finished_epoch else {}
         next_epoch, position = (epoch + 1, 0) if finished_epoch else (epoch, batches_done)

@@ -26,7 +26,9 @@ class Objective(nn.Module):
         self.model, self.loss, self.teacher = model, loss, teacher
         self.w_align, self.w_simcse = w_align, w_simcse
         self.simcse = get_loss("InfoNCE") if w_simcse > 0 else None
-        self.simcse_scale = 1.0 / simcse_temperature
+        # a buffer on the model's device: a tensor made from a float each step is a host-to-device copy
+        device = next(model.parameters()).device
+        self.register_buffer("simcse_scale", torch.tensor(1.0 / simcse_temperature, device=device), persistent=False)
 
     def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]):
         """Returns (scalar loss, detached teacher features [B, D] or None)."""
@@ -39,8 +41,7 @@ class Objective(nn.Module):
             teacher_feats = teacher.detach()
         if self.simcse is not None:
             second_view = self.model.encode_text(tokens, normalize=False)  # a different dropout mask
-            scale = torch.tensor(self.simcse_scale, device=text_feats.device)
-            total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=scale)
+            total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=self.simcse_scale)
         return total, teacher_feats
 
 
