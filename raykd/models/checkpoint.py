@@ -5,6 +5,8 @@ One file, `state.pt`, inside the directory Ray Train persists.
 """
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -16,23 +18,51 @@ STATE_FILE = "state.pt"
 WEIGHTS = ("auto", "ema", "trained")
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holding pickled objects other than tensors and plain containers (code could run on load)."""
+
+
+def read_state(path: Path, mmap: bool = False) -> dict:
+    """The dict in a raykd `state.pt`, read with `torch.load(weights_only=True)`: tensors, numbers, strings
+    and containers only, so a checkpoint from someone else can never execute code when opened. Everything
+    raykd stores (state dicts, the config as a dict, counters) is of those types."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"{path}: refused to load: it holds pickled objects that are not tensors or plain containers, which "
+            f"could run code on load ({str(err).splitlines()[0][:300]}). raykd checkpoints never do; if you trust "
+            "the file, convert it once with `torch.save(torch.load(path, weights_only=False), path)`.") from None
+
+
 def load_state(directory: str | Path) -> dict:
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no raykd checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return read_state(path)
+
+
+def is_complete(directory: Path) -> bool:
+    """Whether `directory/state.pt` was written to the end: torch.save writes a zip whose central directory
+    comes last, so a file cut short by a crash (while saving or while Ray copied it to storage) has none."""
+    return zipfile.is_zipfile(directory / STATE_FILE)
+
 
 def find_checkpoint(path: str | Path) -> Path:
-    """A checkpoint directory from itself, a run directory (its last checkpoint) or a state.pt file."""
+    """A checkpoint directory from itself, a run directory (its latest complete checkpoint: one cut short
+    by a crash is passed over) or a state.pt file."""
     path = Path(path)
     if path.is_file() and path.name == STATE_FILE:
         return path.parent
     if (path / STATE_FILE).is_file():
         return path
     candidates = sorted(path.glob(f"checkpoints/*/checkpoint_*/{STATE_FILE}"), key=lambda p: p.parent.name)
-    if not candidates:
-        raise FileNotFoundError(f"no raykd checkpoint at {path} (expected {STATE_FILE} or a run directory with checkpoints/)")
-    return candidates[-1].parent
+    complete = [c.parent for c in candidates if is_complete(c.parent)]
+    if not complete:
+        found = f"; {len(candidates)} incomplete" if candidates else ""
+        raise FileNotFoundError(f"no raykd checkpoint at {path} (expected {STATE_FILE} or a run directory with "
+                                f"checkpoints/{found})")
+    return complete[-1]
 
 
 def load_model(path: str | Path, weights: str = "auto"):
@@ -66,5 +96,5 @@ def checkpoint_model(path: str, weights: str = "auto"):
 
 def checkpoint_info(path: str | Path):
     """(step, epoch, Config) of a checkpoint, read without loading its tensors (memory-mapped)."""
-    state = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=False, mmap=True)
+    state = read_state(Path(path) / STATE_FILE, mmap=True)
     return int(state.get("step", 0)), int(state.get("epoch", 0)), build_config(state["config"])

@@ -7,6 +7,7 @@ One file, `state.pt`, inside the directory Ray Train persists (reading it back i
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from raykd.models.checkpoint import STATE_FILE
 def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
                batches_done: int, config: dict, ema=None) -> Path:
     path = Path(directory) / STATE_FILE
+    partial = path.with_name(f".{STATE_FILE}.partial")
     torch.save({
         "model": model.state_dict(),
         "loss": loss.state_dict(),
@@ -26,7 +28,8 @@ def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scal
         "step": step, "epoch": epoch, "batches_done": batches_done,
         "config": config,
         "ema": ema.state_dict() if ema is not None else None,  # the EMA model's weights (optim.ema_decay)
-    }, path)
+    }, partial)
+    os.replace(partial, path)  # atomic: a crash mid-write leaves no state.pt that looks complete
     return path
 
 
