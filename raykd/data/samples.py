@@ -18,8 +18,8 @@ from raykd.specs import ImageSpec
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TEXT_KEYS = ("txt", "text", "caption")
 # Skip reasons, as counted per shard URL.
-REASONS = ("missing_shard", "unreadable_shard", "corrupt_tar", "missing_image", "bad_image", "missing_caption",
-           "bad_caption", "bad_label")
+REASONS = ("missing_shard", "empty_shard", "unreadable_shard", "corrupt_tar", "missing_image", "bad_image",
+           "missing_caption", "bad_caption", "bad_label")
 
 Tokenize = Callable[[list], dict]  # list[str] -> {name: int64 [n, L]}
 

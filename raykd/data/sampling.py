@@ -98,6 +98,11 @@ class TrainPlan:
             self.epoch_size = sum(s.size for s in self.sources)
 
     @property
+    def skipped(self) -> dict[str, dict[str, int]]:
+        """{shard url: {reason: n}} of the shards left out while resolving the sources (empty files)."""
+        return {url: reasons for source in self.sources for url, reasons in source.skipped.items()}
+
+    @property
     def shard_urls(self) -> list[str]:
         return [shard.url for source in self.sources for shard in source.shards]
 

@@ -170,6 +170,19 @@ def validate_shards(spec: str | list[str]) -> list[str]:
     return urls
 
 
+def usable_shards(spec: str | list[str], on_error: str = "raise") -> tuple[list[str], dict[str, dict[str, int]]]:
+    """`validate_shards`, except that under `on_error: skip` an empty local shard file (a failed download,
+    common in converted data) is left out and counted instead: returns (urls, {url: {"empty_shard": 1}}).
+    Raises ValueError when every shard is empty: there would be nothing to train on."""
+    if on_error != "skip":
+        return validate_shards(spec), {}
+    urls = expand_shard_spec(spec)
+    empty = [u for u in urls if not is_remote(u) and os.path.getsize(u) == 0]
+    if len(empty) == len(urls):
+        raise ValueError(f"every shard of {spec!r} is an empty file ({len(urls)} shards)")
+    return [u for u in urls if u not in empty], {u: {"empty_shard": 1} for u in empty}
+
+
 def read_sizes(shard_dir: str | Path) -> dict[str, int]:
     """The {shard file name: n samples} map in `<shard_dir>/sizes.json`."""
     return json.loads((Path(shard_dir) / SIZES_FILE).read_text())

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from raykd.config.schema import DataConfig, SourceConfig
 from raykd.data.builtin import ensure_builtin, list_builtin
-from raykd.data.shards import is_remote, open_url, shard_sizes, validate_shards
+from raykd.data.shards import is_remote, open_url, shard_sizes, usable_shards, validate_shards
 
 RECORDS_PER_SHARD = 1000
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
@@ -51,6 +51,7 @@ class Source:
     label_offset: int = 0
     classnames: tuple = ()
     templates: tuple = ()
+    skipped: dict = field(default_factory=dict)  # {shard url: {reason: n}} left out while resolving (empty shards)
 
     @property
     def size(self) -> int:
@@ -97,7 +98,8 @@ def resolve_sources(cfg: DataConfig) -> list[Source]:
 def _resolve(key: str, entry: SourceConfig, cfg: DataConfig, mixed: bool) -> Source:
     pair_labels = "cls" if (entry.labels if entry.labels is not None else not mixed) else "none"
     if entry.shards:
-        return Source(key, tar_shards(validate_shards(entry.shards)), entry.weight, pair_labels)
+        urls, skipped = usable_shards(entry.shards, cfg.on_error)
+        return Source(key, tar_shards(urls), entry.weight, pair_labels, skipped=skipped)
     if entry.builtin:
         directory = _builtin_dir(entry.builtin, cfg)
         return Source(key, tar_shards(_split_shards(directory, entry.split)), entry.weight, pair_labels)

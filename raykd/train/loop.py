@@ -241,6 +241,9 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             if done:
                 break
             tick = time.perf_counter()
+        if batches_done == 0:
+            raise ValueError(f"epoch {epoch} gave no training batch: every sample was skipped or the data is smaller "
+                             f"than one batch ({ctx.extra_metrics() or 'no skip counts'}); see data.on_error")
         skip = 0
         if episode_feats:
             _update_prototypes(c.loss, episode_feats)

@@ -136,6 +136,8 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     check_gpus_for_workers(cfg)
     data_state = DataRunState.for_run(cfg.run.name, run_dir)
     data_state.reset()
+    if plan is not None:
+        data_state.add_skips(plan.skipped)  # shards left out before training (empty files) count as skipped
     if dataset is None:
         dataset = build_dataset(cfg, plan, data_state)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")

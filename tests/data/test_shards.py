@@ -85,3 +85,20 @@ def test_csv_to_shards(tmp_path):
     assert read[1]["jpg"] == (tmp_path / "img" / "1.jpeg").read_bytes() and read[2]["cls"] == b"2"
     with pytest.raises(KeyError, match="caption"):
         csv_to_shards(tmp_path / "pairs.tsv", tmp_path / "x", caption_col="caption")
+
+
+def test_empty_shard_files_are_left_out_and_counted_under_skip(tmp_path):
+    from raykd.data.shards import usable_shards
+
+    write_shards([{"__key__": f"{i}", "txt": "a caption", "cls": "0"} for i in range(3)], tmp_path, shard_size=2)
+    (tmp_path / "shard-000009.tar").write_bytes(b"")
+    empty = str(tmp_path / "shard-000009.tar")
+    urls, skipped = usable_shards(str(tmp_path), "skip")
+    assert len(urls) == 2 and empty not in urls and skipped == {empty: {"empty_shard": 1}}
+    with pytest.raises(ValueError, match="shard-000009.tar' is an empty file"):
+        usable_shards(str(tmp_path), "raise")
+    only_empty = tmp_path / "only"
+    only_empty.mkdir()
+    (only_empty / "shard-000000.tar").write_bytes(b"")
+    with pytest.raises(ValueError, match="every shard of .* is an empty file"):
+        usable_shards(str(only_empty), "skip")

@@ -119,3 +119,15 @@ def test_auto_precision_is_fp16_below_ampere(monkeypatch, capability, expected):
     assert amp_dtype("auto", torch.device("cuda")) == expected
     assert amp_dtype("auto", torch.device("cpu")) is None
     assert amp_dtype("bf16", torch.device("cuda")) == torch.bfloat16
+
+
+def test_an_epoch_without_a_single_batch_fails_instead_of_training_on_nothing(builtin_root):
+    """All data bad (every sample skipped): a clear error, not a run that reports success."""
+    cfg = tiny_cfg(builtin_root, **{"train.epochs": 1})
+    run = LocalRun(cfg)
+    run.epoch_batches = lambda epoch: iter(())
+    context = run.context()
+    context.extra_metrics = lambda: {"data/skipped": 64, "data/skipped/bad_image": 64}
+    with pytest.raises(ValueError, match=r"epoch 0 gave no training batch: every sample was skipped.*bad_image"):
+        run_training(cfg, context)
+    assert run.checkpoints == []

@@ -64,6 +64,18 @@ def test_two_workers_with_skipped_samples(ray_session, builtin_root, tmp_path):
     assert summary["checkpoint"] and Path(summary["checkpoint"], "state.pt").is_file()
 
 
+def test_an_empty_shard_file_is_skipped_and_counted_under_skip(ray_session, builtin_root, tmp_path):
+    """A failed download leaves an empty .tar beside the good shards: the run trains on the others."""
+    shards = shards_with_bad_samples(tmp_path / "shards", n_good=64)
+    (shards / "shard-000099.tar").write_bytes(b"")
+    cfg = cfg_for(builtin_root, tmp_path, **{"train.batch_size": 16, "train.epochs": 1, "eval.zeroshot.every_n_epochs": 0,
+                                              "data.train_shards": json.dumps([str(shards)])})
+    metrics = train(cfg, tmp_path / "run")["metrics"]
+    assert metrics["step"] == 4  # 66 samples - 2 bad = 64 good: 4 batches of 16
+    assert metrics["data/skipped/empty_shard"] == 1
+    assert metrics["data/skipped"] == 3  # the empty shard, the broken jpeg and the sample without a caption
+
+
 def test_on_error_raise_names_shard_and_key(ray_session, builtin_root, tmp_path):
     shards = shards_with_bad_samples(tmp_path / "shards")
     cfg = cfg_for(builtin_root, tmp_path, **{"data.train_shards": json.dumps([str(shards)]), "data.on_error": "raise",
