@@ -11,6 +11,7 @@ import zlib
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+from PIL import Image
 
 from raykd.data.transforms import BatchTransform, decode_image
 from raykd.specs import ImageSpec
@@ -19,7 +20,7 @@ IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TEXT_KEYS = ("txt", "text", "caption")
 # Skip reasons, as counted per shard URL.
 REASONS = ("missing_shard", "empty_shard", "unreadable_shard", "corrupt_tar", "missing_image", "bad_image",
-           "missing_caption", "bad_caption", "bad_label")
+           "image_too_large", "missing_caption", "empty_caption", "bad_caption", "bad_label")
 
 Tokenize = Callable[[list], dict]  # list[str] -> {name: int64 [n, L]}
 
@@ -44,7 +45,8 @@ def decode_sample(sample: dict, size_hint: int | None = None) -> tuple[np.ndarra
     """Raw sample -> (image uint8 [H, W, 3], caption str, label int; -1 without `cls`).
 
     Raises:
-        SampleError: reason missing_image | bad_image | missing_caption | bad_caption | bad_label.
+        SampleError: reason missing_image | bad_image | image_too_large | missing_caption | empty_caption |
+            bad_caption | bad_label.
     """
     url, key = sample.get("__url__", ""), sample.get("__key__", "")
 
@@ -60,12 +62,16 @@ def decode_sample(sample: dict, size_hint: int | None = None) -> tuple[np.ndarra
         caption = text.decode("utf-8") if isinstance(text, bytes) else str(text)
     except UnicodeDecodeError as exc:
         raise fail("bad_caption", exc) from exc
+    if not caption.strip():
+        raise fail("empty_caption")
     try:
         label = int(sample["cls"]) if sample.get("cls") is not None else -1
     except ValueError as exc:
         raise fail("bad_label", exc) from exc
     try:
         image = decode_image(data, size_hint)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # over PIL's pixel limit
+        raise fail("image_too_large", exc) from exc
     except Exception as exc:  # PIL raises a zoo of types (OSError, SyntaxError, ValueError, ...)
         raise fail("bad_image", exc) from exc
     return image, caption, label

@@ -11,11 +11,12 @@ Output is float32 [B, 3, size, size], normalised by the spec's mean/std.
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision.ops import roi_align
 
 from raykd.specs import ImageSpec
@@ -28,11 +29,26 @@ AUGMENTS = {  # name -> (scale range, aspect-ratio range) of RandomResizedCrop; 
 
 
 def decode_image(data: bytes, size: int | None = None) -> np.ndarray:
-    """Encoded image bytes -> uint8 [H, W, 3] RGB. With `size`, JPEGs decode at a reduced scale whose
-    sides stay >= size (PIL `draft`), which is much faster for large images. Raises PIL's errors."""
-    img = Image.open(io.BytesIO(data))
-    if size is not None and img.format == "JPEG":
-        img.draft("RGB", (size, size))
+    """Encoded image bytes -> uint8 [H, W, 3] RGB, as the image is meant to be seen: EXIF orientation applied,
+    16-bit greyscale scaled to 8 bits (not clipped), transparency composited on white, CMYK and palettes
+    converted. With `size`, JPEGs decode at a reduced scale whose sides stay >= size (PIL `draft`), which is
+    much faster for large images. Raises PIL's errors; a decompression bomb (over PIL's pixel limit, whose
+    warning is raised as an error here) raises `Image.DecompressionBombError`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = Image.open(io.BytesIO(data))
+        if size is not None and img.format == "JPEG":
+            img.draft("RGB", (size, size))
+        img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: rescale, convert("RGB") would clip
+        pixels = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        return np.repeat((pixels * (255.0 / top)).round().clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
     return np.asarray(img.convert("RGB"))
 
 
