@@ -263,6 +263,9 @@ class RunConfig:
     ray_num_cpus: int = 0  # logical CPUs for a local Ray; 0 -> sized automatically
     # Ray Train's own console logs (every report and checkpoint at INFO); raykd's progress lines stay
     train_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # auto: continue the latest run of this name (run_dir, or the newest runs/<name>-*) from its last checkpoint,
+    # else start one (`raykd train --resume`); never: an existing run is an error, never silently continued
+    resume: Literal["never", "auto"] = "never"
 
 
 @dataclass

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
+import pyarrow.fs
 import ray
 import ray.data
 import ray.train
@@ -28,8 +30,37 @@ from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
 
 
-def default_run_dir(cfg: Config) -> Path:
-    return Path(cfg.run.run_dir or f"runs/{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+def resolve_run_dir(cfg: Config, run_dir: str | Path | None = None) -> Path:
+    """The run directory: `run_dir` (--run-dir), else `run.run_dir`, else, under `run.resume: auto`, the newest
+    `runs/<run.name>-<time>/` holding a run, else a new `runs/<run.name>-<time>/`.
+
+    Raises ValueError when, without `run.resume: auto`, the directory or the run's checkpoint storage already
+    holds a run: it is continued only when asked, never silently."""
+    explicit = run_dir or cfg.run.run_dir
+    if explicit:
+        path = Path(explicit).resolve()
+    else:
+        stamped = re.compile(rf"{re.escape(cfg.run.name)}-\d{{8}}-\d{{6}}")  # not runs of a longer name
+        previous = sorted(p.parent for p in Path("runs").glob("*/config.yaml") if stamped.fullmatch(p.parent.name))
+        new = Path(f"runs/{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        path = (previous[-1] if previous and cfg.run.resume == "auto" else new).resolve()
+    if cfg.run.resume != "auto":
+        if (path / "config.yaml").is_file():
+            raise ValueError(f"{path} already holds a run: pass --resume (run.resume: auto) to continue it from its "
+                             "last checkpoint, or choose another --run-dir")
+        if cfg.run.storage_path and _storage_has_run(cfg.run.storage_path, cfg.run.name):
+            raise ValueError(f"run.storage_path {cfg.run.storage_path} already holds checkpoints of a run named "
+                             f"{cfg.run.name!r}: pass --resume (run.resume: auto) to continue it, or change run.name")
+    elif (path / "config.yaml").is_file():
+        print(f"[raykd] resuming the run in {path} from its last checkpoint", flush=True)
+    return path
+
+
+def _storage_has_run(storage_path: str, name: str) -> bool:
+    """Whether Ray Train's storage already has a directory for run `name` (local path or any URI pyarrow reads)."""
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage_path if "://" in storage_path
+                                               else str(Path(storage_path).resolve()))
+    return fs.get_file_info(f"{root.rstrip('/')}/{name}").type != pyarrow.fs.FileType.NotFound
 
 
 def local_num_cpus(cfg: Config) -> int:
@@ -161,7 +192,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
 
 def train(cfg: Config, run_dir: str | Path | None = None, resume_from: str = "") -> dict:
     """Run training; returns the summary also written to `<run_dir>/summary.json`."""
-    run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(cfg)
+    run_dir = resolve_run_dir(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.run.run_dir = str(run_dir)
     save_config(cfg, run_dir / "config.yaml")

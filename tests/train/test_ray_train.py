@@ -76,6 +76,26 @@ def test_an_empty_shard_file_is_skipped_and_counted_under_skip(ray_session, buil
     assert metrics["data/skipped"] == 3  # the empty shard, the broken jpeg and the sample without a caption
 
 
+def test_an_existing_run_is_never_silently_continued(builtin_root, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("run: {name: t}\n")
+    with pytest.raises(ValueError, match=r"already holds a run: pass --resume"):
+        train(cfg_for(builtin_root, tmp_path), tmp_path / "run")
+
+
+def test_resume_continues_the_step_count_of_an_interrupted_run(ray_session, builtin_root, tmp_path, capsys):
+    """The first run stops after its first epoch's checkpoint (as a killed driver would); the same command
+    with --resume trains the second epoch only."""
+    extra = {"train.batch_size": 32, "train.epochs": 2}  # 512 samples: 16 steps per epoch
+    first = train(cfg_for(builtin_root, tmp_path, **extra, **{"train.max_steps": 16}), tmp_path / "run")
+    assert first["metrics"]["step"] == 16 and first["metrics"]["epoch"] == 1
+    resumed = train(cfg_for(builtin_root, tmp_path, **extra, **{"run.resume": "auto"}), tmp_path / "run")
+    assert "resuming the run in" in capsys.readouterr().out
+    assert resumed["metrics"]["step"] == 32 and resumed["metrics"]["epoch"] == 2
+    reports = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in reports] == [1, 2]  # epoch 0 was not trained again
+
+
 def test_on_error_raise_names_shard_and_key(ray_session, builtin_root, tmp_path):
     shards = shards_with_bad_samples(tmp_path / "shards")
     cfg = cfg_for(builtin_root, tmp_path, **{"data.train_shards": json.dumps([str(shards)]), "data.on_error": "raise",
