@@ -263,6 +263,8 @@ class RunConfig:
     ray_num_cpus: int = 0  # logical CPUs for a local Ray; 0 -> sized automatically
     # Ray Train's own console logs (every report and checkpoint at INFO); raykd's progress lines stay
     train_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # where metrics go: tensorboard | wandb | mlflow (raykd/train/trackers.py; wandb/mlflow need their extra)
+    loggers: list = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass
