@@ -5,7 +5,7 @@
 `zeroshot/shapes/top1`) at its step, and the resolved config, from the Ray Train controller:
 `TrackerLogger` opens the runs with `ray.air.integrations.wandb.setup_wandb` and
 `ray.air.integrations.mlflow.setup_mlflow`. A sweep logs through Tune's logger callbacks instead
-(`tune_callbacks`: `WandbLoggerCallback`, `MLflowLoggerCallback`), one tracker run per trial.
+(`raykd.tune.trackers`: `WandbLoggerCallback`, `MLflowLoggerCallback`), one tracker run per trial.
 
 Settings come from the trackers' own environment variables: `WANDB_PROJECT` (default `raykd`),
 `WANDB_MODE=offline`, `WANDB_DIR`, `WANDB_API_KEY`; `MLFLOW_TRACKING_URI` (default: the `mlruns` folder in
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from ray.train import UserCallback
 
-try:  # the end-of-run hook (closing the tracker runs) is a controller callback
+try:  # the end-of-run hook (closing the tracker runs) is a controller callback, not a UserCallback
     from ray.train.v2._internal.execution.callback import ControllerCallback
-except ImportError:  # pragma: no cover - older Ray: the runs end when the controller exits
-    ControllerCallback = object
+except ImportError:  # pragma: no cover - another Ray: the runs end when the controller exits
+    ControllerCallback = None
 
 # logger -> (module it needs, what to install)
 LOGGERS = {"tensorboard": ("tensorboardX", "raykd"), "wandb": ("wandb", "raykd[wandb]"),
@@ -61,6 +61,11 @@ def scalars(metrics: dict) -> dict[str, float]:
             and not isinstance(v, bool) and math.isfinite(v)}
 
 
+def mlflow_names(values: dict) -> dict:
+    """MLflow refuses some characters in names (`retrieval/shapes/image_to_text_R@1`): they become `_`."""
+    return {re.sub(r"[^A-Za-z0-9_\-. :/]", "_", k): v for k, v in values.items()}
+
+
 def flat_config(config: dict, prefix: str = "") -> dict:
     """{'optim': {'lr': 1e-3}} -> {'optim.lr': 1e-3}: the dotted keys `--set` uses (MLflow params)."""
     out = {}
@@ -91,20 +96,24 @@ def run_id(run_dir: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", Path(run_dir).name)[:64]
 
 
-class TrackerLogger(UserCallback, ControllerCallback):
+class TrackerLogger(UserCallback):
     """Ray Train callback (in the controller, beside `RunLogger`) that sends rank 0's reports to W&B and MLflow."""
 
     def __init__(self, loggers: list[str], config: dict, run_dir: str | Path, name: str):
         self.loggers = trackers(loggers)
         self.config, self.run_dir, self.name = config, str(run_dir), name
         self.mlflow_uri = mlflow_tracking_uri()  # resolved in the driver: the controller's cwd may differ
+        # the trackers' settings as the driver has them (the controller is a Ray actor, maybe on another node)
+        self.env = {k: v for k, v in os.environ.items() if k.startswith(("WANDB_", "MLFLOW_"))}
         self._wandb = self._mlflow = None
 
     def __getstate__(self):
         return {**self.__dict__, "_wandb": None, "_mlflow": None}
 
-    def _start(self) -> None:
-        if "wandb" in self.loggers and self._wandb is None:
+    def _start(self, name: str) -> None:
+        for key, value in self.env.items():
+            os.environ.setdefault(key, value)
+        if name == "wandb" and self._wandb is None:
             from ray.air.integrations.wandb import setup_wandb
 
             directory = Path(os.environ.get("WANDB_DIR", self.run_dir))
@@ -112,7 +121,7 @@ class TrackerLogger(UserCallback, ControllerCallback):
             self._wandb = setup_wandb(
                 config=self.config, rank_zero_only=False, project=wandb_project(), trial_id=run_id(self.run_dir),
                 trial_name=self.name, dir=str(directory))
-        if "mlflow" in self.loggers and self._mlflow is None:
+        if name == "mlflow" and self._mlflow is None:
             from ray.air.integrations.mlflow import setup_mlflow
 
             allow_file_store(self.mlflow_uri)
@@ -122,13 +131,18 @@ class TrackerLogger(UserCallback, ControllerCallback):
                 create_experiment_if_not_exists=True)
 
     def log(self, metrics: dict) -> None:
-        self._start()
         step = int(metrics.get("step", 0))
         values = scalars(metrics)
-        if self._wandb is not None:
-            self._wandb.log(values, step=step)
-        if self._mlflow is not None:
-            self._mlflow.log_metrics(values, step=step)
+        for name in self.loggers:  # a tracker that fails is reported and dropped; training goes on
+            try:
+                self._start(name)
+                if name == "wandb":
+                    self._wandb.log(values, step=step)
+                else:
+                    self._mlflow.log_metrics(mlflow_names(values), step=step)
+            except Exception as err:  # noqa: BLE001 - any tracker error (network, auth, names)
+                print(f"[raykd] run.loggers: {name} failed and is switched off for this run: {err}", flush=True)
+                self.loggers = [n for n in self.loggers if n != name]
 
     def finish(self, failed: bool = False) -> None:
         if self._wandb is not None:
@@ -142,26 +156,24 @@ class TrackerLogger(UserCallback, ControllerCallback):
         if metrics:
             self.log(metrics[0])  # rank 0 carries evaluation results
 
-    def after_controller_finish(self, result):
-        self.finish(failed=getattr(result, "error", None) is not None)
+
+if ControllerCallback is not None:
+    class TrackerCloser(ControllerCallback):
+        """Finishes a `TrackerLogger`'s runs when the training run ends (W&B flushes its run file then).
+
+        Ray Train hands user callbacks only `after_report`/`after_exception`; this one is a controller
+        callback that shares the logger object (both travel to the controller in one pickle)."""
+
+        def __init__(self, logger: TrackerLogger):
+            self.logger = logger
+
+        def after_controller_finish(self, result):
+            self.logger.finish(failed=getattr(result, "error", None) is not None)
 
 
 def train_callbacks(loggers: list[str], config: dict, run_dir: str | Path, name: str) -> list:
     """The Ray Train callbacks for `run.loggers` besides TensorBoard (none when it is the only one)."""
-    return [TrackerLogger(loggers, config, run_dir, name)] if trackers(loggers) else []
-
-
-def tune_callbacks(loggers: list[str], experiment: str) -> list:
-    """Tune's logger callbacks for a sweep: one W&B / MLflow run per trial, grouped by the experiment."""
-    out = []
-    if "wandb" in loggers:
-        from ray.air.integrations.wandb import WandbLoggerCallback
-
-        out.append(WandbLoggerCallback(project=wandb_project(), group=experiment, upload_checkpoints=False))
-    if "mlflow" in loggers:
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-        allow_file_store(mlflow_tracking_uri())
-        out.append(MLflowLoggerCallback(tracking_uri=mlflow_tracking_uri(),
-                                        experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", experiment)))
-    return out
+    if not trackers(loggers):
+        return []
+    logger = TrackerLogger(loggers, config, run_dir, name)
+    return [logger] + ([TrackerCloser(logger)] if ControllerCallback is not None else [])

@@ -20,7 +20,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from raykd.config.loading import ConfigError, build_config
 from raykd.data.run_state import DataRunState
-from raykd.train.trackers import tune_callbacks
+from raykd.tune.trackers import tune_callbacks
 from raykd.train.trainer import init_ray, train_plan
 from raykd.tune import results as res
 from raykd.tune.resources import concurrency, run_samples, trial_resources
