@@ -1,4 +1,4 @@
-"""`raykd train | eval | tune | check | data`: one module per subcommand, each thin (parse, load, call
+"""`raykd train | eval | tune | check | data | recipes | report`: one module per subcommand, each thin (parse, load, call
 the library). Each module has `add_parser(subparsers)`; `raykd eval` (and `raykd eval elevater`) parse
 their own arguments. User errors (ValueError, FileNotFoundError, TypeError) print one line and exit 2.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from raykd.cli import check, data, eval, train, tune
+from raykd.cli import check, data, eval, recipes, report, train, tune
 
 
-SUBCOMMANDS = (train, eval, tune, check, data)
+SUBCOMMANDS = (train, eval, tune, check, data, recipes, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import argparse
 
 
 def add_recipe_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="recipe YAML (may extend others through `defaults:`)")
+    parser.add_argument("recipe", help="recipe YAML (may extend others through `defaults:`) or a packaged recipe name (`raykd recipes list`)")
     add_overrides(parser, "override a config key, e.g. --set optim.lr=1e-4 (repeatable)")
 
 

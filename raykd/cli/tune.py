@@ -6,7 +6,7 @@ from raykd.cli._common import add_overrides
 
 def add_parser(sub) -> None:
     p = sub.add_parser("tune", help="run (or --resume) a sweep over a recipe with Ray Tune")
-    p.add_argument("sweep", help="sweep YAML: a base recipe, a search space, a metric (see raykd/tune/spec.py)")
+    p.add_argument("sweep", help="sweep YAML (a base recipe, a search space, a metric: see raykd/tune/spec.py) or a packaged name (sweeps/losses)")
     add_overrides(p, "override a key of the base recipe for every trial (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the sweep at <storage_path>/<name> if it exists")
     p.add_argument("--name", default="", help="experiment name (default: the sweep's `name`, else its file name)")

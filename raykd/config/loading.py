@@ -17,6 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from raykd.config.recipes import resolve_recipe
 from raykd.config.schema import Config
 from raykd.config.typed import ConfigError, from_mapping
 
@@ -133,8 +134,9 @@ def build_config(data: dict, cls: type = Config, prefix: str = "") -> Any:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Recipe file + overrides -> validated `Config` (no Ray, no models)."""
-    data = apply_overrides(load_recipe_dict(path), overrides or [])
+    """Recipe file (or packaged recipe name, see `raykd.config.recipes`) + overrides -> validated `Config`
+    (no Ray, no models)."""
+    data = apply_overrides(load_recipe_dict(resolve_recipe(path)), overrides or [])
     return build_config(data)
 
 

@@ -266,6 +266,8 @@ class RunConfig:
     # auto: continue the latest run of this name (run_dir, or the newest runs/<name>-*) from its last checkpoint,
     # else start one (`raykd train --resume`); never: an existing run is an error, never silently continued
     resume: Literal["never", "auto"] = "never"
+    # where metrics go: tensorboard | wandb | mlflow (raykd/train/trackers.py; wandb/mlflow need their extra)
+    loggers: list = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass

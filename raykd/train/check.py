@@ -11,6 +11,7 @@ from raykd.config.schema import Config, OptimConfig, TowerConfig
 from raykd.losses import get_loss, list_losses
 from raykd.models.dual_encoder import build_dual_encoder, count_parameters
 from raykd.models.towers import list_builders
+from raykd.train.trackers import check_loggers
 
 
 def _check_pretrained(tower: TowerConfig, modality: str) -> None:
@@ -81,6 +82,7 @@ def validate(cfg: Config) -> None:
         _check_pretrained(tower, modality)
         _check_tower_options(tower, modality)
     _check_optim(cfg.optim)
+    check_loggers(cfg.run.loggers)  # a tracker's package missing fails here, naming the extra to install
     if cfg.loss.name not in list_losses():
         close = difflib.get_close_matches(cfg.loss.name, list_losses(), n=2)
         raise ValueError(f"loss.name: unknown loss '{cfg.loss.name}'; close matches {close}; valid: {list_losses()}")

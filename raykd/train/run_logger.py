@@ -53,8 +53,11 @@ class ScalarWriter:
 
 
 class RunLogger(UserCallback):
-    def __init__(self, run_dir: str):
+    """results.jsonl, the progress line and (unless `tensorboard=False`) TensorBoard scalars."""
+
+    def __init__(self, run_dir: str, tensorboard: bool = True):
         self.run_dir = str(run_dir)
+        self.tensorboard = tensorboard
         self._writer = None
 
     def __getstate__(self):
@@ -62,11 +65,12 @@ class RunLogger(UserCallback):
 
     def log(self, metrics: dict) -> None:
         step = int(metrics.get("step", 0))
-        if self._writer is None:
+        if self.tensorboard and self._writer is None:
             self._writer = ScalarWriter(Path(self.run_dir) / "tensorboard")
         scalars = {k: float(v) for k, v in metrics.items()
                    if k not in POSITION_KEYS and isinstance(v, (int, float)) and math.isfinite(v)}
-        self._writer.add_scalars(scalars, step)
+        if self._writer is not None:
+            self._writer.add_scalars(scalars, step)
         evals = evaluation_metrics(metrics)
         if evals:
             record = {"step": step, "epoch": metrics.get("epoch"), "metrics": evals}

@@ -28,6 +28,7 @@ from raykd.losses.registry import loss_class, loss_hparams
 from raykd.models.towers import build_tower
 from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
+from raykd.train.trackers import train_callbacks
 
 
 def resolve_run_dir(cfg: Config, run_dir: str | Path | None = None) -> Path:
@@ -172,8 +173,10 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     if dataset is None:
         dataset = build_dataset(cfg, plan, data_state)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")
+    loggers = [RunLogger(str(run_dir), tensorboard="tensorboard" in cfg.run.loggers),
+               *train_callbacks(cfg.run.loggers, config_to_dict(cfg), run_dir, cfg.run.name)]
     run_config = ray.train.RunConfig(
-        name=cfg.run.name, storage_path=storage, callbacks=[RunLogger(str(run_dir)), *(callbacks or [])],
+        name=cfg.run.name, storage_path=storage, callbacks=[*loggers, *(callbacks or [])],
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep),
         logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level),

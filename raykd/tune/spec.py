@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from raykd.config.loading import ConfigError, apply_overrides, build_config, load_recipe_dict, read_yaml
+from raykd.config.recipes import resolve_recipe
 from raykd.config.schema import Config
 from raykd.train.check import check, validate
 
@@ -94,9 +95,10 @@ class Sweep:
 
 
 def is_sweep_file(path: str | Path) -> bool:
-    """True for a YAML mapping with a top-level `search_space` (recipes never have one)."""
+    """True for a YAML mapping with a top-level `search_space` (recipes never have one); `path` may be a
+    packaged name (`sweeps/losses`)."""
     try:
-        data = read_yaml(path)
+        data = read_yaml(resolve_recipe(path))
     except ConfigError:
         return False
     return SWEEP_MARKER in data
@@ -116,7 +118,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     """Read and validate a sweep file; `overrides` are `--set` strings for the base recipe.
 
     Raises ConfigError naming the offending sweep option or config key."""
-    path = Path(path).resolve()
+    path = resolve_recipe(path).resolve()
     data = read_yaml(path)
     if SWEEP_MARKER not in data:
         raise ConfigError(f"{path}: not a sweep file (no `{SWEEP_MARKER}:`); use `raykd train` for recipes")

@@ -20,6 +20,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from raykd.config.loading import ConfigError, build_config
 from raykd.data.run_state import DataRunState
+from raykd.tune.trackers import tune_callbacks
 from raykd.train.trainer import init_ray, train_plan
 from raykd.tune import results as res
 from raykd.tune.resources import concurrency, run_samples, trial_resources
@@ -103,6 +104,7 @@ def build_tuner(sweep: Sweep, exp_path: str, n_samples: int, max_concurrent: int
             search_alg=BasicVariantGenerator(random_state=spec.seed, max_concurrent=max_concurrent)),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
+            callbacks=tune_callbacks(build_config(sweep.base).run.loggers, name),  # W&B / MLflow: a run per trial
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             # Trials on S3/GCS write their logs to a local working directory that Tune uploads.
             sync_config=tune.SyncConfig(sync_artifacts="://" in exp_path)),

@@ -25,6 +25,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from raykd.config.loading import save_config
 from raykd.data.run_state import DataRunState
+from raykd.train.trackers import TRACKERS
 from raykd.train.trainer import build_trainer, train_plan
 from raykd.tune.resources import run_samples
 from raykd.tune.spec import build_trial_config
@@ -101,6 +102,7 @@ def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     if plan.cwd and Path(plan.cwd).is_dir():
         os.chdir(plan.cwd)
     cfg = build_trial_config(base, params)
+    cfg.run.loggers = [name for name in cfg.run.loggers if name not in TRACKERS]  # Tune's callbacks log trials
     trial_path = f"{plan.experiment_path}/{trial_id}"
     run_dir = Path(trial_path) if plan.local else working_dir  # remote: synced to trial_path by Tune
     cfg.run.run_dir, cfg.run.storage_path = str(run_dir), f"{trial_path}/checkpoints"
