@@ -32,13 +32,25 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        """ema = decay * ema + (1 - decay) * model, entry by entry of the state dicts."""
-        current = model.state_dict()
-        for name, average in self.module.state_dict().items():
-            if average.dtype.is_floating_point:
-                average.lerp_(current[name].to(average.dtype), 1.0 - self.decay)
-            else:
-                average.copy_(current[name])
+        """ema = decay * ema + (1 - decay) * model for every floating-point parameter and buffer (integer
+        buffers are copied): one fused foreach lerp over lists built once, not a state dict per step."""
+        floats, others = self._pairs(model)
+        if floats[0]:
+            torch._foreach_lerp_(floats[0], floats[1], 1.0 - self.decay)
+        for average, value in zip(*others):
+            average.copy_(value)
+
+    def _pairs(self, model: nn.Module) -> tuple[tuple[list, list], tuple[list, list]]:
+        """([EMA floats], [model floats]), ([EMA others], [model others]) in the same order (the EMA is a
+        deep copy, so parameters() and buffers() walk both alike). Parameters are listed, not their data:
+        a later `model.to(device)` swaps a parameter's data, not the parameter."""
+        ema = list(self.module.parameters()) + list(self.module.buffers())
+        src = list(model.parameters()) + list(model.buffers())
+        if len(ema) != len(src) or any(a.shape != b.shape for a, b in zip(ema, src)):
+            raise ValueError("ModelEMA.update: the model's parameters and buffers no longer match the EMA copy")
+        floats = [(a, b) for a, b in zip(ema, src) if a.dtype.is_floating_point]
+        others = [(a, b) for a, b in zip(ema, src) if not a.dtype.is_floating_point]
+        return tuple(map(list, zip(*floats))) or ([], []), tuple(map(list, zip(*others))) or ([], [])
 
     def state_dict(self) -> dict:
         return self.module.state_dict()
