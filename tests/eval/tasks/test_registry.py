@@ -4,8 +4,8 @@ import math
 import pytest
 
 from raykd.eval import datasets as ds
+from raykd.eval.engine import run_task
 from raykd.eval.features import FeatureCache
-from raykd.eval.runner import run_task
 from raykd.eval.tasks import get_task, list_tasks, register_task
 
 from ..data_root import EXPECTED_DATASETS, write_data_root
@@ -37,6 +37,6 @@ def test_task_contract(root, name):
 
 def test_duplicate_and_bad_names_rejected():
     with pytest.raises(ValueError, match="already registered"):
-        register_task("knn", data="classification")(lambda model: {})
+        register_task("knn", data_kind="classification")(lambda model: {})
     with pytest.raises(ValueError, match="/"):
-        register_task("a/b", data="classification")
+        register_task("a/b", data_kind="classification")
