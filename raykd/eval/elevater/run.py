@@ -167,8 +167,8 @@ def run_elevater(args: argparse.Namespace) -> int:
     model_name = args.model_name or Path(args.checkpoint).resolve().name
     out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = write_elevater_outputs(out, results, model_name, predictions=not args.no_predictions,
-                          extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
-                                 "wall_seconds": round(wall, 3), "serial": args.serial})
+                                   extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
+                                          "wall_seconds": round(wall, 3), "serial": args.serial})
     print(format_elevater_table(summarise(results)))
     print(f"results: {paths['json']} and {paths['csv']}" + "".join(
         f"\nsubmission ({k.split('/', 1)[1]}): {v}" for k, v in paths.items() if k.startswith("submission/")))

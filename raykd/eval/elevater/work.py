@@ -51,10 +51,6 @@ class WorkItem:
         return setting_name(self.mode, self.shots)
 
     @property
-    def label(self) -> str:
-        return f"{self.spec.name} {self.setting}" + ("" if self.mode == "zeroshot" else f" seed {self.seed}")
-
-    @property
     def unit(self) -> str:
         """Items of one data set share an actor call and its image features."""
         return self.spec.name
