@@ -13,8 +13,9 @@ with random weights (the timing only needs the architecture). Work items are dat
 Serial: a fresh Python process (``raykd eval elevater --serial`` would be the same) imports torch and raykd,
 loads the model once and runs every item in turn, sharing image features (torch threads: its default, one
 per core, or ``--serial-threads``). It runs at the niceness Ray gives its worker processes (15 by default,
-``RAY_WORKER_NICENESS``), so that on a shared machine both compete for the CPUs on equal terms. Fan-out: ``run_parallel`` on a local Ray with one logical CPU per core;
-each actor (``--cpus-per-actor`` CPUs and torch threads) imports, loads the model and runs a data set's items
+``RAY_WORKER_NICENESS``), so that on a shared machine both compete for the CPUs on equal terms. Fan-out: the
+evaluation engine's actor pool (``raykd.eval.engine.run_pool``) on a local Ray with one logical CPU per core; each
+actor (``--cpus-per-actor`` CPUs and torch threads) imports, loads the model and runs a data set's items
 at a time (``--actor-per``), as many actors as fit (``--max-actors``). Both wall times therefore include the
 imports and loading the model; starting Ray is printed apart. With ``--repeats N`` the two alternate N times
 and the best of each is compared (on a shared machine the load moves). Prints the wall times, the speed-up
@@ -58,7 +59,7 @@ def save_random_checkpoint(recipe: Path, directory: Path) -> Path:
 def make_items(data_root: Path, args: argparse.Namespace, cache_root: Path) -> list:
     from raykd.eval.elevater.builtin import write_builtin
     from raykd.eval.elevater.catalogue import builtin_spec
-    from raykd.eval.elevater.cli import parse_shots
+    from raykd.eval.elevater.run import parse_shots
     from raykd.eval.elevater.modes import EvalOptions
     from raykd.eval.elevater.search import SearchSpace, parse_grid
     from raykd.eval.elevater.work import WorkItem
@@ -86,17 +87,14 @@ def serial_child(items_file: str, out_file: str, checkpoint: str, threads: int |
 
     import torch
 
+    from raykd.eval.engine import load_model, run_serial
     from raykd.models.checkpoint import checkpoint_model
-    from raykd.eval.elevater.parallel import run_serial
 
     if threads:
         torch.set_num_threads(threads)
     items = pickle.loads(Path(items_file).read_bytes())
     items = [replace(i, options=replace(i.options, num_threads=None)) for i in items]
-    model = checkpoint_model(checkpoint)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
-    results = run_serial(model, items)
+    results = run_serial(load_model(functools.partial(checkpoint_model, checkpoint)), items)
     Path(out_file).write_text(json.dumps({"threads": torch.get_num_threads(),
                                           "results": [[r.value, r.error] for r in results],
                                           "item_cpu": sum(r.cpu_seconds for r in results)}))
@@ -119,13 +117,13 @@ def _children_cpu() -> float:
 
 
 def parallel(checkpoint: Path, items: list, args: argparse.Namespace, max_actors: int | None) -> tuple[float, list]:
+    from raykd.eval.engine import run_pool
     from raykd.models.checkpoint import checkpoint_model
-    from raykd.eval.elevater.parallel import run_parallel
 
     start = time.perf_counter()
-    results = run_parallel(functools.partial(checkpoint_model, str(checkpoint)), items, group=args.actor_per,
-                           max_actors=max_actors, num_cpus_per_actor=args.cpus_per_actor,
-                           num_gpus_per_actor=args.gpus_per_actor)
+    results = run_pool(functools.partial(checkpoint_model, str(checkpoint)), items, group=args.actor_per,
+                       max_actors=max_actors, num_cpus_per_actor=args.cpus_per_actor,
+                       num_gpus_per_actor=args.gpus_per_actor)
     return time.perf_counter() - start, results
 
 
@@ -160,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import torch
 
-    from raykd.eval.elevater.parallel import cluster_capacity, group_items
+    from raykd.eval.engine import cluster_capacity, group_items
 
     with tempfile.TemporaryDirectory(prefix="raykd-eval-bench-") as tmp:
         tmp = Path(tmp)
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
               f"so does the serial process", flush=True)
         units = len(group_items(items, args.actor_per))
         max_actors = (cluster_capacity(args.cpus_per_actor, args.gpus_per_actor) if args.max_actors == "auto"
-                      else int(args.max_actors) or None)
+                      else int(args.max_actors))
         serial_times, parallel_times = [], []
         for _ in range(args.repeats):
             seconds, serial_out = serial(tmp, checkpoint, items, args.serial_threads, niceness)

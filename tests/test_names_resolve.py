@@ -38,7 +38,7 @@ def undefined_globals(module: types.ModuleType) -> set[str]:
 
 def test_the_lists_are_complete():
     assert {"benchmarks.step_overhead", "benchmarks.data_throughput", "benchmarks.eval_parallel"} <= set(BENCHMARKS)
-    assert {"raykd.cli", "raykd.train.trainer", "raykd.eval.elevater.cli"} <= set(PACKAGE)
+    assert {"raykd.cli", "raykd.train.trainer", "raykd.eval.elevater.run"} <= set(PACKAGE)
 
 
 @pytest.mark.parametrize("name", BENCHMARKS + PACKAGE)

@@ -141,7 +141,18 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 def config_to_dict(cfg: Config) -> dict:
-    return dataclasses.asdict(cfg)
+    """`cfg` as plain data, in the recipe's shape (a `SECTIONS` mapping's entries are keys of its section)."""
+    return _lift_sections(cfg, dataclasses.asdict(cfg))
+
+
+def _lift_sections(obj: Any, data: dict) -> dict:
+    for f in dataclasses.fields(obj):
+        if dataclasses.is_dataclass(getattr(obj, f.name)):
+            _lift_sections(getattr(obj, f.name), data[f.name])
+    sections = getattr(type(obj), "SECTIONS", "")
+    if sections:
+        data.update(data.pop(sections))
+    return data
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -216,41 +216,32 @@ class TaskEvalConfig:
     options: dict = field(default_factory=dict)  # keyword arguments of the task function, e.g. {solver: torch}
 
 
-def _every(n: int):
-    return field(default_factory=lambda: TaskEvalConfig(every_n_epochs=n))
-
-
 @dataclass
 class EvalConfig:
-    """Evaluation during training, on rank 0 at epoch ends: one section per task of `raykd.eval.tasks`
-    (`eval: {zeroshot: {every_n_epochs: 1}, linear_probe: {every_n_epochs: 2}}`). Metric keys are
-    `<task>/<dataset>/<metric>`; `raykd eval` evaluates saved checkpoints with every task."""
+    """Evaluation during training, on rank 0 at epoch ends: one section per task of `raykd.eval.tasks`, under the
+    task's name (`eval: {zeroshot: {every_n_epochs: 1}, linear_probe: {every_n_epochs: 2}}`), kept in `tasks`.
+    A task without a section does not run during training, except `zeroshot`, which runs every epoch unless its
+    section says otherwise. The config does not know the tasks: `raykd.eval` checks the section names against its
+    registry (`raykd check` and training start). Metric keys are `<task>/<dataset>/<metric>`; `raykd eval`
+    evaluates saved checkpoints with every task."""
+
+    SECTIONS = "tasks"  # `raykd.config.loading`: the keys that are not fields are sections of this mapping
 
     during_training: bool = True  # false: no evaluation during training, whatever the tasks say
     data_root: str = ""  # '' -> the evaluation view of data.builtin (raykd.eval.builtin); else a data root
     datasets: list = field(default_factory=list)  # names under data_root; empty: data.builtin, or all present
     batch_size: int = 256  # feature-extraction batch
-    zeroshot: TaskEvalConfig = _every(1)
-    linear_probe: TaskEvalConfig = _every(0)
-    knn: TaskEvalConfig = _every(0)
-    clustering: TaskEvalConfig = _every(0)
-    retrieval: TaskEvalConfig = _every(0)
-    feature_analysis: TaskEvalConfig = _every(0)
-    sts: TaskEvalConfig = _every(0)
-    passage_retrieval: TaskEvalConfig = _every(0)
-    wiki_sections: TaskEvalConfig = _every(0)
-    word_similarity: TaskEvalConfig = _every(0)
+    tasks: dict[str, TaskEvalConfig] = field(default_factory=lambda: {"zeroshot": TaskEvalConfig(every_n_epochs=1)})
 
     def __post_init__(self):
-        for name in eval_task_names():  # task options are checked against the task registry when training starts
-            every = getattr(self, name).every_n_epochs
-            if every < 0:
-                raise ConfigError(f"'eval.{name}.every_n_epochs' must be >= 0 (0: not during training), got {every}")
+        for name, section in self.tasks.items():  # raykd.eval checks names and options against its task registry
+            if section.every_n_epochs < 0:
+                raise ConfigError(f"'eval.{name}.every_n_epochs' must be >= 0 (0: not during training), "
+                                  f"got {section.every_n_epochs}")
 
-
-def eval_task_names() -> list[str]:
-    """The task sections of `EvalConfig` (kept equal to the task registry by a test)."""
-    return [f.name for f in dataclasses.fields(EvalConfig) if f.type in (TaskEvalConfig, "TaskEvalConfig")]
+    def task(self, name: str) -> TaskEvalConfig:
+        """Task `name`'s section (a default one, not run during training, when the recipe has none)."""
+        return self.tasks.get(name, TaskEvalConfig())
 
 
 @dataclass

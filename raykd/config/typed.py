@@ -20,14 +20,20 @@ def from_mapping(data: dict, cls: type, prefix: str = "") -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
+    sections = getattr(cls, "SECTIONS", "")  # a mapping field that the keys that are not fields fill
+    kwargs, extra = {}, {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if key not in fields:
+        if key not in fields and sections:
+            extra[key] = _coerce(value, get_args(hints[sections])[1], dotted)
+        elif key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key '{dotted}'{hint} (valid keys here: {', '.join(fields)})")
-        kwargs[key] = _coerce(value, hints[key], dotted)
+        else:
+            kwargs[key] = _coerce(value, hints[key], dotted)
+    if sections:  # sections given replace the default ones of the same name; the other defaults stay
+        kwargs[sections] = {**fields[sections].default_factory(), **kwargs.get(sections, {}), **extra}
     return cls(**kwargs)
 
 
@@ -45,6 +51,8 @@ def _coerce(value: Any, hint: Any, dotted: str) -> Any:
         if value is None:
             return None
         return _coerce(value, args[0], dotted)
+    if origin is dict and dataclasses.is_dataclass(get_args(hint)[-1]) and isinstance(value, dict):
+        return {k: _coerce(v, get_args(hint)[-1], f"{dotted}.{k}") for k, v in value.items()}
     expected = origin or hint
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -1,6 +1,6 @@
-"""Where each evaluation set lives under ``data_root``, and how it is loaded for the runner.
+"""Where each evaluation set lives under ``data_root``, and how it is loaded for the evaluation engine.
 
-Every task declares a data *kind* (``@register_task(name, data=kind)``); a kind knows its data sets'
+Every task declares a data *kind* (``@register_task(name, data_kind=kind)``); a kind knows its data sets'
 on-disk locations (relative to ``data_root``) and loads one into a dataclass whose field names are the
 task functions' parameter names::
 

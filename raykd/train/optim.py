@@ -8,17 +8,18 @@ Learning rates: every parameter of a tower backbone trains at `lr * backbone_lr_
 further by layer-wise decay (`image_layer_decay` / `text_layer_decay`; see
 `raykd.models.layers`); heads, the logit scale, loss parameters and the parameters a builder
 added for parameter-efficient tuning (adapters, CoOp) train at `lr`. Each group carries its
-`lr_scale`; the schedule multiplies every group's initial rate by the same factor.
+`lr_scale`; the schedule (`raykd.schedules.lr_factor`) multiplies every group's initial rate by the same
+factor.
 """
 from __future__ import annotations
 
-import math
 import re
 
 import torch
 from torch import nn
 
 from raykd.config.schema import OptimConfig
+from raykd.schedules import lr_factor
 
 _TOKENS = re.compile(r"(^|\.)(cls_token|class_token|reg_token|dist_token|mask_token)$")
 
@@ -101,16 +102,7 @@ def build_optimizer(cfg: OptimConfig, modules: dict[str, nn.Module]) -> torch.op
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
 
-def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
-    """Linear warmup to 1, then cosine decay to 0 at `total_steps` (or constant)."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant" or total_steps <= warmup_steps:
-        return 1.0
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def build_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """`cfg.schedule` (warmup + cosine, or constant) over `total_steps`, stepped once per optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, cfg.warmup_steps, total_steps, cfg.schedule))

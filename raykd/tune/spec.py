@@ -193,14 +193,14 @@ TRAIN_METRICS = ("train/loss", "train/lr", "train/logit_scale", "train/samples_p
 
 def _check_metric(spec: SweepConfig, base: Config) -> None:
     """The metric must be one the run reports: a training metric, or an evaluation task it runs."""
-    from raykd.config.schema import eval_task_names
+    from raykd.eval.tasks import list_tasks  # the task registry imports torch: loaded on use
 
     metric = spec.metric
     if not metric:
         raise ConfigError("metric: name the metric to optimise, e.g. zeroshot/shapes/top1")
     task = metric.split("/")[0]
-    if task in eval_task_names():
-        every = getattr(base.eval, task).every_n_epochs if base.eval.during_training else 0
+    if task in list_tasks():
+        every = base.eval.task(task).every_n_epochs if base.eval.during_training else 0
         if not every:
             raise ConfigError(f"metric '{metric}' is never reported: the base recipe does not run {task} during "
                               f"training (set eval.{task}.every_n_epochs, and eval.during_training: true)")

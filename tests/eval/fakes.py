@@ -102,13 +102,13 @@ def blobs(n: int, num_classes: int, dim: int, separation: float = 4.0, seed: int
 
 
 def fail_task(monkeypatch, task: str, error: Exception) -> None:
-    """Make `raykd.eval.runner.run_task` raise `error` for `task` and run every other task as usual."""
-    from raykd.eval import runner
+    """Make `raykd.eval.engine.run_task` raise `error` for `task` and run every other task as usual."""
+    from raykd.eval import engine
 
-    real = runner.run_task
+    real = engine.run_task
 
     def flaky(name, *args, **kwargs):
         if name == task:
             raise error
         return real(name, *args, **kwargs)
-    monkeypatch.setattr(runner, "run_task", flaky)
+    monkeypatch.setattr(engine, "run_task", flaky)

@@ -11,7 +11,7 @@ from raykd.data.builtin import ensure_builtin, load_labelled_split, shard_paths
 from raykd.data.shards import iter_tar_samples
 from raykd.eval import builtin as eb
 from raykd.eval import datasets as ds
-from raykd.eval.runner import evaluate
+from raykd.eval.engine import evaluate
 
 from .fakes import FakeDualEncoder
 

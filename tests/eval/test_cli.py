@@ -10,7 +10,8 @@ import torch
 from raykd.cli import main
 from raykd.config import load_config
 from raykd.config.loading import config_to_dict
-from raykd.eval.cli import format_table, resolve_tasks
+from raykd.eval.planning import resolve_tasks
+from raykd.eval.results import format_table
 from raykd.models.checkpoint import STATE_FILE
 from raykd.train import checkpoint as ckpt
 from raykd.train.loop import LoopContext, run_training, setup

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from raykd.config import load_config
-from raykd.config.schema import eval_task_names
+from raykd.config import config_to_dict, load_config
+from raykd.config.loading import build_config
 from raykd.eval.tasks import list_tasks
 from raykd.train import evaluation as ev
 from raykd.train.loop import run_training
@@ -14,7 +14,7 @@ from tests.eval.data_root import write_data_root
 from tests.eval.fakes import FakeDualEncoder, fail_task
 from tests.train.local import LocalRun
 
-NO_TASKS = {f"eval.{t}.every_n_epochs": 0 for t in eval_task_names()}
+NO_TASKS = {f"eval.{t}.every_n_epochs": 0 for t in list_tasks()}
 
 
 def cfg_for(root, **extra):
@@ -37,8 +37,23 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def test_config_sections_match_the_task_registry():
-    assert sorted(eval_task_names()) == list_tasks()
+def test_config_sections_match_the_task_registry(tmp_path):
+    cfg = cfg_for(tmp_path)  # a section for every registered task
+    assert sorted(cfg.eval.tasks) == list_tasks() and ev.task_schedule(cfg) == {}
+    cfg = cfg_for(tmp_path, **{"eval.zeroshoot.every_n_epochs": 1})  # the config does not know the tasks ...
+    with pytest.raises(ValueError, match="eval.zeroshoot: unknown task; did you mean 'zeroshot'?"):
+        ev.task_schedule(cfg)  # ... the task registry does (raykd check, training start)
+
+
+def test_task_sections_keep_the_recipe_shape(tmp_path):
+    cfg = load_config(REPO / "recipes/quickstart.yaml", ["eval.knn.every_n_epochs=2"])
+    assert cfg.eval.tasks["knn"].every_n_epochs == 2
+    cfg = build_config({"eval": {"knn": {"options": {"k": 3}}}})
+    assert cfg.eval.task("zeroshot").every_n_epochs == 1 and cfg.eval.task("knn").options == {"k": 3}  # defaults stay
+    assert cfg.eval.task("sts").every_n_epochs == 0
+    saved = config_to_dict(cfg)["eval"]  # the resolved config.yaml and checkpoints: eval.<task>, as in recipes
+    assert "tasks" not in saved and saved["knn"] == {"every_n_epochs": 0, "options": {"k": 3}}
+    assert build_config(config_to_dict(cfg)) == cfg
 
 
 def test_schedule_and_due_epochs(tmp_path):

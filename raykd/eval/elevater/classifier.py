@@ -5,12 +5,13 @@ through a parameter-free ``BatchNorm1d`` (``USE_CHANNEL_BN``) and one ``Linear``
 entropy (binary cross entropy on multi-hot targets for multi-label sets); predictions are the softmax of
 the logits (for multi-label sets too, as the toolkit submits them). Linear probing trains the head on
 cached features; fine-tuning trains a copy of the image tower (+ its projection head) with it, end to end.
-The optimiser is AdamW with a cosine schedule over ``epochs``; a batch of one is skipped (BatchNorm).
+The optimiser is SGD with momentum, with a linear warmup and a cosine decay over ``epochs``
+(:func:`raykd.schedules.lr_factor`); a batch of one is skipped (BatchNorm).
 """
 from __future__ import annotations
 
 import copy
-import math
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raykd.eval.features import preprocess_uint8
+from raykd.schedules import lr_factor
 
 
 @dataclass
@@ -123,16 +125,6 @@ class ImageInputs(Inputs):
 
 
 # ---------------------------------------------------------------------------------------------- train, predict
-def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """LR factor at a step: linear from 1/warmup to 1 over ``warmup_steps``, then cosine down to 0."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return factor
-
-
 def _loss(logits: torch.Tensor, targets: torch.Tensor, multilabel: bool) -> torch.Tensor:
     if multilabel:
         return F.binary_cross_entropy_with_logits(logits, targets.float())
@@ -147,8 +139,9 @@ def train(module: nn.Module, inputs: Inputs, targets: np.ndarray, cfg: FitConfig
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     per_epoch = -(-len(inputs) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(min(cfg.warmup_epochs, cfg.epochs // 2) * per_epoch,
-                                                                 max(1, cfg.epochs * per_epoch)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(
+        lr_factor, warmup_steps=min(cfg.warmup_epochs, cfg.epochs // 2) * per_epoch,
+        total_steps=max(1, cfg.epochs * per_epoch)))
     gen = torch.Generator().manual_seed(cfg.seed)
     y = torch.as_tensor(targets)
     with torch.enable_grad():

@@ -1,6 +1,7 @@
-"""A work item (data set x mode x shots x seed) and :func:`run_item`, which evaluates one with a model.
+"""An ELEVATER work item (data set x mode x shots x seed) and :func:`run_item`, which evaluates one with a model.
 
-``run_item`` is what a Ray actor runs and what the serial path runs; it never raises for a data set's
+A :class:`WorkItem` is an item of the evaluation engine (:mod:`raykd.eval.engine`: ``unit``, ``run``,
+``failed``), so its serial path and its Ray actor pool run it. ``run_item`` never raises for a data set's
 problem: the error comes back in :attr:`ItemResult.error` so the other items keep their results.
 """
 from __future__ import annotations
@@ -50,8 +51,17 @@ class WorkItem:
         return setting_name(self.mode, self.shots)
 
     @property
-    def label(self) -> str:
-        return f"{self.spec.name} {self.setting}" + ("" if self.mode == "zeroshot" else f" seed {self.seed}")
+    def unit(self) -> str:
+        """Items of one data set share an actor call and its image features."""
+        return self.spec.name
+
+    def run(self, model: Any, cache: FeatureCache) -> ItemResult:
+        return run_item(model, self, cache)
+
+    def failed(self, error: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> ItemResult:
+        """The result of this item when it could not run (``error``: ``"ExcType: message"``)."""
+        return ItemResult(self.spec.name, self.mode, self.shots, self.seed, self.spec.metric, error=error,
+                          seconds=seconds, cpu_seconds=cpu_seconds)
 
 
 @dataclass
@@ -92,11 +102,6 @@ def parameter_counts(model: Any) -> dict[str, int]:
     return {"num_params": total, "num_visual_params": visual, "num_backbone_params": total}
 
 
-def failed(item: WorkItem, error: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> ItemResult:
-    return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric, error=error,
-                      seconds=seconds, cpu_seconds=cpu_seconds)
-
-
 def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> ItemResult:
     """Load the item's data set, sample its training images, run its mode, score the test predictions.
 
@@ -116,7 +121,7 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
         out = MODES[item.mode](model, data, item.options, train_index=train_index, seed=item.seed, cache=cache)
         metrics = score(item.spec.metric, data.test.targets, out.probs)
     except Exception as exc:  # noqa: BLE001 - reported per item; the other items keep their results
-        return failed(item, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, time.process_time() - cpu)
+        return item.failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start, time.process_time() - cpu)
     return ItemResult(item.spec.name, item.mode, item.shots, item.seed, item.spec.metric,
                       value=metrics[item.spec.metric], metrics=metrics, n_train=out.n_train, n_test=len(data.test),
                       num_classes=item.spec.num_classes, classnames_source=data.classnames_source,

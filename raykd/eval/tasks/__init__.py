@@ -1,12 +1,16 @@
 """Evaluation tasks: one plain function per file, registered by ``@register_task`` on import.
 
-``get_task(name)`` / ``list_tasks()`` see every task below; a new task module must be imported here.
-Every task returns a flat dict keyed ``<task>/<dataset>/<metric>`` (see ``raykd.eval.metrics``).
+Every module of this package is imported here, so a new task is one file (and its test): ``get_task(name)`` /
+``list_tasks()`` see it. Every task returns a flat dict keyed ``<task>/<dataset>/<metric>`` (see
+``raykd.eval.metrics``).
 """
-from raykd.eval.tasks._registry import get_task, list_tasks, register_task
-from raykd.eval.tasks import (  # noqa: F401  (importing registers)
-    clustering, feature_analysis, knn, linear_probe, passage_retrieval, retrieval, sts, wiki_sections,
-    word_similarity, zeroshot,
-)
+import importlib
+import pkgutil
 
-__all__ = ["get_task", "list_tasks", "register_task"]
+from raykd.eval.tasks._registry import canonical_name, get_task, list_tasks, register_task
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")  # importing registers
+
+__all__ = ["canonical_name", "get_task", "list_tasks", "register_task"]

@@ -27,7 +27,7 @@ def cluster_metrics(features: torch.Tensor | np.ndarray, labels: Any, num_cluste
             "ari": adjusted_rand_score(labels, pred)}
 
 
-@register_task(TASK, data="classification")
+@register_task(TASK, data_kind="classification", modality="image")
 def clustering(model: Any, images: Any, labels: Any, classnames: Sequence[str], dataset_name: str,
                seed: int = 0, batch_size: int = 256, cache: FeatureCache | None = None) -> dict[str, float]:
     """k-means (k = C) on the L2-normalised backbone features (``project=False``) of the evaluation images.

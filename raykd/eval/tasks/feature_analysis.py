@@ -48,7 +48,7 @@ def feature_statistics(image_feats: torch.Tensor, text_feats: torch.Tensor, max_
     }
 
 
-@register_task(TASK, data="captions")
+@register_task(TASK, data_kind="captions", modality="image", aliases=("features",))
 def feature_analysis(model: Any, images: Any, captions: Sequence[str], caption_image: Any, dataset_name: str,
                      batch_size: int = 256, cache: FeatureCache | None = None) -> dict[str, float]:
     """Statistics of the projected embeddings of each caption paired with its image.

@@ -31,7 +31,7 @@ def knn_votes(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     return votes
 
 
-@register_task(TASK, data="classification")
+@register_task(TASK, data_kind="classification", modality="image", aliases=("k-nn",))
 def knn(model: Any, train_images: Any, train_labels: Any, images: Any, labels: Any, classnames: Sequence[str],
         dataset_name: str, k: int = 20, temperature: float = 0.07, batch_size: int = 256,
         cache: FeatureCache | None = None) -> dict[str, float]:

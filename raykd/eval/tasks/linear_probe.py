@@ -118,7 +118,7 @@ def linear_probe_features(train_x: torch.Tensor | np.ndarray, train_y: Any, test
     return {**classification_metrics(scores, test_y, num_classes), reg_name: reg}
 
 
-@register_task(TASK, data="classification")
+@register_task(TASK, data_kind="classification", modality="image", aliases=("linear",))
 def linear_probe(model: Any, train_images: Any, train_labels: Any, images: Any, labels: Any,
                  classnames: Sequence[str], dataset_name: str, solver: str = "sklearn",
                  grid: Sequence[float] | None = None, val_fraction: float = 0.2, seed: int = 0,

@@ -61,7 +61,7 @@ def ranking_metrics(ranked: Mapping[str, list[str]], qrels: Mapping[str, set[str
     return {f"MRR@{mrr_at}": float(np.mean(rr)), f"R@{k}": float(np.mean(recall))}
 
 
-@register_task(TASK, data="passages")
+@register_task(TASK, data_kind="passages", modality="text", aliases=("msmarco",))
 def passage_retrieval(model: Any, collection: str | Path | Iterable[tuple[str, str]], queries: Mapping[str, str],
                       qrels: Mapping[str, set[str]], dataset_name: str, k: int = 1000, batch_size: int = 256,
                       chunk_size: int = 65536, project: bool = True) -> dict[str, float]:

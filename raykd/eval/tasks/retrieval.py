@@ -45,7 +45,7 @@ def retrieval_recalls(image_feats: torch.Tensor, text_feats: torch.Tensor, capti
     return out
 
 
-@register_task(TASK, data="captions")
+@register_task(TASK, data_kind="captions", modality="image")
 def retrieval(model: Any, images: Any, captions: Sequence[str], caption_image: Any, dataset_name: str,
               ks: Sequence[int] = (1, 5, 10), batch_size: int = 256,
               cache: FeatureCache | None = None) -> dict[str, float]:

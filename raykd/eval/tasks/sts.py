@@ -30,7 +30,7 @@ def spearman100(x: np.ndarray, y: np.ndarray) -> float:
     return 100.0 * float(spearmanr(x, y).statistic)
 
 
-@register_task(TASK, data="sts")
+@register_task(TASK, data_kind="sts", modality="text")
 def sentence_similarity(model: Any, pairs: Mapping[str, SentencePairs], dataset_name: str, batch_size: int = 256,
                         project: bool = True) -> dict[str, float]:
     """Returns ``sts/<dataset>/spearman`` (mean over subsets) and, when there are several subsets,

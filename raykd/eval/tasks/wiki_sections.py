@@ -12,7 +12,7 @@ from raykd.eval.tasks._registry import register_task
 TASK = "wiki_sections"
 
 
-@register_task(TASK, data="triplets")
+@register_task(TASK, data_kind="triplets", modality="text", aliases=("wiki",))
 def wiki_sections(model: Any, anchors: Sequence[str], positives: Sequence[str], negatives: Sequence[str],
                   dataset_name: str, batch_size: int = 256, project: bool = True) -> dict[str, float]:
     """Returns ``wiki_sections/<dataset>/accuracy`` (ties count as wrong)."""

@@ -17,7 +17,7 @@ from raykd.eval.templates import WORD_TEMPLATES
 TASK = "word_similarity"
 
 
-@register_task(TASK, data="word_pairs")
+@register_task(TASK, data_kind="word_pairs", modality="text", aliases=("word",))
 def word_similarity(model: Any, words1: Sequence[str], words2: Sequence[str], scores: Any, dataset_name: str,
                     templates: Sequence[str | Callable[[str], str]] = WORD_TEMPLATES, batch_size: int = 256,
                     project: bool = True) -> dict[str, float]:

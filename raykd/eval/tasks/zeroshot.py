@@ -22,7 +22,7 @@ def zeroshot_classifier(model: Any, classnames: Sequence[str], templates: Sequen
     return encode_prompts(model, classnames, templates, batch_size).T.contiguous()
 
 
-@register_task(TASK, data="classification")
+@register_task(TASK, data_kind="classification", modality="image", aliases=("zero-shot",))
 def zeroshot_classification(model: Any, images: Any, labels: Any, classnames: Sequence[str],
                             templates: Sequence[str | Callable[[str], str]], dataset_name: str,
                             batch_size: int = 256, cache: FeatureCache | None = None) -> dict[str, float]:

@@ -85,7 +85,8 @@ def test_ray_end_to_end_two_actors(ray_session, tiny_checkpoint, builtin_cache, 
 
 def test_work_items_from_arguments():
     from raykd.eval.elevater import get_dataset
-    from raykd.eval.elevater.cli import build_parser, make_items, make_options
+    from raykd.cli.elevater import build_parser
+    from raykd.eval.elevater.run import make_items, make_options
 
     args = build_parser().parse_args(["--checkpoint", "c", "--data-root", "d", "--mode", "zeroshot,linear_probe",
                                       "finetune", "--shots", "5,full", "--no-tuning"])

@@ -7,9 +7,9 @@ import torch
 
 from raykd.eval.elevater import get_dataset
 from raykd.eval.elevater.modes import EvalOptions
-from raykd.eval.elevater.parallel import run_serial
 from raykd.eval.elevater.search import SearchSpace
 from raykd.eval.elevater.work import FULL, WorkItem, run_item
+from raykd.eval.engine import run_serial
 
 from ..fakes import FakeDualEncoder, FakeSpec
 from .layout import COLOURS, write_mnist, write_voc

@@ -1,12 +1,12 @@
-"""The actor fan-out: one actor per item or per data set; failures stay with their items."""
+"""ELEVATER items on the engine's actor pool: one unit per item or per data set; failures stay with their items."""
 import functools
 
 import pytest
 
 from raykd.eval.elevater import get_dataset
 from raykd.eval.elevater.modes import EvalOptions
-from raykd.eval.elevater.parallel import cluster_capacity, group_items, run_parallel
 from raykd.eval.elevater.work import WorkItem
+from raykd.eval.engine import cluster_capacity, group_items, run_pool
 
 from .. import fakes
 from .layout import write_mnist
@@ -39,12 +39,12 @@ def test_actors_take_the_next_unit_and_failures_stay_with_theirs(ray_session, tm
     write_mnist(tmp_path, mode="RGB")
     items = _items(str(tmp_path))[:2]
     seen = []
-    out = run_parallel(functools.partial(fakes.make_fake_model, dim=8, image_dim=48), items, group="item",
-                       max_actors=1, on_result=seen.append)  # one actor runs both items, in turn
+    out = run_pool(functools.partial(fakes.make_fake_model, dim=8, image_dim=48), items, group="item",
+                   max_actors=1, on_result=seen.append)  # one actor runs both items, in turn
     assert [r.dataset for r in out] == ["mnist", "dtd"] and [r.dataset for r in seen] == ["mnist", "dtd"]
     assert out[0].ok and out[0].probs.shape == (20, 10)
     assert out[1].error.startswith("FileNotFoundError") and "dtd_20211007" in out[1].error
-    dead = run_parallel(broken_factory, items, group="item", max_actors=1)  # the failed actor is replaced
+    dead = run_pool(broken_factory, items, group="item", max_actors=1)  # the failed actor is replaced
     assert [r.ok for r in dead] == [False, False] and all("no model here" in r.error for r in dead)
 
 

@@ -1,9 +1,5 @@
-"""``raykd eval elevater``: evaluate a checkpoint on ELEVATER data sets in parallel, on Ray actors.
-
-    raykd eval elevater --checkpoint RUN_OR_CHECKPOINT --data-root DIR [--datasets cifar-10,dtd ...]
-        [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
-        [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25]
-        [--serial] [--out DIR]
+"""What ``raykd eval elevater`` runs (:mod:`raykd.cli.elevater` parses the arguments): a checkpoint on ELEVATER data
+sets, on the evaluation engine's Ray actor pool or serially (:mod:`raykd.eval.engine`).
 
 Work items are data set x mode x shots x seed (zero-shot: one per data set). An actor runs a data set's items
 (``--actor-per dataset``, the default) or one item (``--actor-per item``) at a time; as many actors as the
@@ -17,21 +13,20 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from raykd.eval.elevater import catalogue
 from raykd.eval.elevater._registry import get_dataset
 from raykd.eval.elevater.builtin import ensure_written
 from raykd.eval.elevater.modes import MODES, EvalOptions
 from raykd.eval.elevater.reader import check_files
-from raykd.eval.elevater.results import format_table, summarise, write_outputs
 from raykd.eval.elevater.search import SearchSpace, parse_grid
-from raykd.eval.elevater.work import FULL, ItemResult, WorkItem, failed
-from raykd.models.checkpoint import WEIGHTS, checkpoint_model
+from raykd.eval.elevater.work import FULL, ItemResult, WorkItem
+from raykd.eval.engine import cluster_capacity, group_items, load_model, run_pool, run_serial
+from raykd.eval.results import format_elevater_table, summarise, write_elevater_outputs
+from raykd.models.checkpoint import checkpoint_model, find_checkpoint
 
 FEW_SHOT_SEEDS = (0, 1, 2)
 
@@ -62,44 +57,8 @@ def _ints(values: list[str] | None, flag: str) -> list[int] | None:
         raise ValueError(f"{flag}: expected integers, got {values}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="raykd eval elevater", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="raykd checkpoint directory, state.pt or run directory")
-    p.add_argument("--weights", choices=WEIGHTS, default="auto",
-                   help="auto: the EMA weights when the checkpoint has them, else the trained ones | ema | trained")
-    p.add_argument("--data-root", required=True, help="folder holding classification/<dataset>_<date>/ ...")
-    p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
-                   help="ELEVATER ids or aliases, comma or space separated (default: the 20 ELEVATER sets); "
-                        "shapes and digits are the built-ins")
-    p.add_argument("--mode", nargs="+", default=["zeroshot"], help="zeroshot, linear_probe, finetune (several: comma)")
-    p.add_argument("--shots", nargs="+", default=["5"], help="images per class: 5, 20, 50, full (default 5)")
-    p.add_argument("--seeds", nargs="+", default=None, help="few-shot sampling seeds (default 0,1,2; full-shot: 0)")
-    p.add_argument("--no-tuning", action="store_true", help="skip the lr x weight-decay search; use --lr / --wd")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate with --no-tuning (default 1e-3)")
-    p.add_argument("--wd", type=float, default=0.316, help="weight decay with --no-tuning (default 0.316)")
-    p.add_argument("--search-lrs", default=None, help="learning-rate grid of the search (default 1e-6,...,1e-1)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of each search fit (default 10)")
-    p.add_argument("--final-extra-epochs", type=int, default=40,
-                   help="extra epochs of the final fit (default 40: it trains 10 + 40)")
-    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
-    p.add_argument("--feature-batch-size", type=int, default=256, help="encoding batch size (default 256)")
-    p.add_argument("--actor-per", choices=("dataset", "item"), default="dataset",
-                   help="what an actor runs at a time: a data set's items (sharing its features; default) or "
-                        "one data set x mode x shots x seed")
-    p.add_argument("--max-actors", default="auto",
-                   help="actors kept busy, each taking the next data set (or item) when done: 'auto' = as many "
-                        "as the cluster holds at once; 0 = a fresh actor per data set (or item)")
-    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
-    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor, fractions allowed")
-    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: current or a local one)")
-    p.add_argument("--serial", action="store_true", help="run every item in this process, without Ray")
-    p.add_argument("--out", default=None, help="output folder (default runs/elevater-<time>)")
-    p.add_argument("--model-name", default=None, help="model name in the submission (default: checkpoint folder)")
-    p.add_argument("--no-predictions", action="store_true", help="do not write prediction files / submission zips")
-    return p
-
-
 def make_options(args: argparse.Namespace) -> EvalOptions:
+    """The evaluation options of the parsed arguments. Raises ValueError for out-of-range values."""
     for flag, value, least in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 2),
                                ("--feature-batch-size", args.feature_batch_size, 1),
                                ("--final-extra-epochs", args.final_extra_epochs, 0)):
@@ -126,6 +85,7 @@ def _seeds(mode: str, shots: int, seeds: list[int] | None) -> list[int]:
 
 
 def make_items(args: argparse.Namespace, specs: list, options: EvalOptions) -> list[WorkItem]:
+    """Data set x mode x shots x seed work items of the parsed arguments. Raises ValueError for a bad mode."""
     modes = _split(args.mode)
     for mode in modes:
         if mode not in MODES:
@@ -156,17 +116,8 @@ def _progress(total: int, items: list[WorkItem]):
 def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemResult]:
     factory = functools.partial(checkpoint_model, str(args.checkpoint), args.weights)
     if args.serial:
-        import torch
-
-        from raykd.eval.elevater.parallel import run_serial
-
-        model = factory()
-        if torch.cuda.is_available():
-            model = model.to("cuda")
-        return run_serial(model, items, report)
-    import ray
-
-    from raykd.eval.elevater.parallel import cluster_capacity, group_items, run_parallel
+        return run_serial(load_model(factory), items, report)
+    import ray  # Ray loads only for the actor pool, not for --serial
 
     started = not ray.is_initialized()
     if started:
@@ -175,22 +126,21 @@ def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemRe
     try:
         units = len(group_items(items, args.actor_per))
         max_actors = (cluster_capacity(args.cpus_per_actor, args.gpus_per_actor) if args.max_actors == "auto"
-                      else int(args.max_actors) or None)
+                      else int(args.max_actors))
         print(f"running {len(items)} work items ({units} {args.actor_per} units) on "
               f"{min(max_actors or units, units)} Ray actors ({args.cpus_per_actor:g} CPU, "
               f"{args.gpus_per_actor:g} GPU each)", flush=True)
-        return run_parallel(factory, items, group=args.actor_per, max_actors=max_actors,
-                            num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor,
-                            on_result=report)
+        return run_pool(factory, items, group=args.actor_per, max_actors=max_actors,
+                        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor,
+                        on_result=report)
     finally:
         if started:
             ray.shutdown()
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    from raykd.models.checkpoint import find_checkpoint
-
+def run_elevater(args: argparse.Namespace) -> int:
+    """Run the parsed ``raykd eval elevater`` arguments: items, progress lines, the table and the output files.
+    Returns the exit status: 0, or 1 when an item failed."""
     find_checkpoint(args.checkpoint)  # FileNotFoundError before anything starts
     if not Path(args.data_root).is_dir():
         raise FileNotFoundError(f"--data-root: folder not found: {args.data_root}")
@@ -209,21 +159,17 @@ def main(argv: list[str]) -> int:
             check_files(item.data_root, item.spec, ("test",) if item.mode == "zeroshot" else ("train", "test"))
             runnable.append(item)
         except FileNotFoundError as exc:
-            results.append(failed(item, f"FileNotFoundError: {exc}"))
+            results.append(item.failed(f"FileNotFoundError: {exc}"))
             report(results[-1])
     start = time.perf_counter()
     results += _run(args, runnable, report) if runnable else []
     wall = time.perf_counter() - start
     model_name = args.model_name or Path(args.checkpoint).resolve().name
     out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
-    paths = write_outputs(out, results, model_name, predictions=not args.no_predictions,
-                          extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
-                                 "wall_seconds": round(wall, 3), "serial": args.serial})
-    print(format_table(summarise(results)))
+    paths = write_elevater_outputs(out, results, model_name, predictions=not args.no_predictions,
+                                   extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
+                                          "wall_seconds": round(wall, 3), "serial": args.serial})
+    print(format_elevater_table(summarise(results)))
     print(f"results: {paths['json']} and {paths['csv']}" + "".join(
         f"\nsubmission ({k.split('/', 1)[1]}): {v}" for k, v in paths.items() if k.startswith("submission/")))
     return 0 if all(r.ok for r in results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
+from raykd.eval.engine import TaskItem, evaluate, merge_results, run_pool
 from raykd.eval.features import FeatureCache
-from raykd.eval.runner import WorkItem, evaluate, evaluate_parallel, write_clip_benchmark_json
+from raykd.eval.results import write_clip_benchmark_json
 
 from . import fakes
 from .data_root import write_data_root
@@ -82,12 +83,12 @@ def local_ray():
 
 @pytest.mark.ray
 @pytest.mark.timeout(180)
-def test_evaluate_parallel_one_actor_per_dataset(local_ray, root):
+def test_actor_pool_runs_a_data_set_per_item(local_ray, root):
     factory = functools.partial(fakes.make_fake_model, dim=8, image_dim=12)
-    items = [{"dataset": "toy", "tasks": ["knn"], "data_root": str(root)},
-             WorkItem("mini", ["no_such_task"], str(root))]  # the actor's call fails
-    # each actor takes all free CPUs, so the second must wait for the first to be freed
-    out = evaluate_parallel(factory, items, num_cpus_per_actor=local_ray.available_resources()["CPU"])
+    items = [TaskItem("toy", ["knn"], str(root)),
+             TaskItem("mini", ["no_such_task"], str(root))]  # the item fails
+    # each actor takes all free CPUs: the cluster holds one, which takes the second item after the first
+    out = merge_results(run_pool(factory, items, num_cpus_per_actor=local_ray.available_resources()["CPU"]))
     serial = evaluate(fakes.make_fake_model(dim=8, image_dim=12), ["knn"], root, datasets=["toy"])
     assert {k: v for k, v in out.items() if k != "errors"} == pytest.approx(serial)
     assert set(out["errors"]) == {"mini"}
