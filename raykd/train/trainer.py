@@ -42,19 +42,27 @@ def resolve_run_dir(cfg: Config, run_dir: str | Path | None = None) -> Path:
         path = Path(explicit).resolve()
     else:
         stamped = re.compile(rf"{re.escape(cfg.run.name)}-\d{{8}}-\d{{6}}")  # not runs of a longer name
-        previous = sorted(p.parent for p in Path("runs").glob("*/config.yaml") if stamped.fullmatch(p.parent.name))
+        previous = sorted(p.parent for p in Path("runs").glob("*/config.yaml")
+                          if stamped.fullmatch(p.parent.name) and holds_run(p.parent))
         new = Path(f"runs/{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         path = (previous[-1] if previous and cfg.run.resume == "auto" else new).resolve()
     if cfg.run.resume != "auto":
-        if (path / "config.yaml").is_file():
+        if holds_run(path):
             raise ValueError(f"{path} already holds a run: pass --resume (run.resume: auto) to continue it from its "
                              "last checkpoint, or choose another --run-dir")
         if cfg.run.storage_path and _storage_has_run(cfg.run.storage_path, cfg.run.name):
             raise ValueError(f"run.storage_path {cfg.run.storage_path} already holds checkpoints of a run named "
                              f"{cfg.run.name!r}: pass --resume (run.resume: auto) to continue it, or change run.name")
-    elif (path / "config.yaml").is_file():
+    elif holds_run(path):
         print(f"[raykd] resuming the run in {path} from its last checkpoint", flush=True)
     return path
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a run that got going: its config and anything it reported or saved (a run that
+    failed before its first report can be rerun in place)."""
+    progress = ("summary.json", "results.jsonl", "tensorboard", "checkpoints")
+    return (run_dir / "config.yaml").is_file() and any((run_dir / name).exists() for name in progress)
 
 
 def _storage_has_run(storage_path: str, name: str) -> bool:

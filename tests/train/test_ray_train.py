@@ -79,6 +79,7 @@ def test_an_empty_shard_file_is_skipped_and_counted_under_skip(ray_session, buil
 def test_an_existing_run_is_never_silently_continued(builtin_root, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("run: {name: t}\n")
+    (tmp_path / "run" / "results.jsonl").write_text("")  # it reported: a run that got going
     with pytest.raises(ValueError, match=r"already holds a run: pass --resume"):
         train(cfg_for(builtin_root, tmp_path), tmp_path / "run")
 
