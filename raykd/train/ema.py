@@ -11,11 +11,12 @@ where `initial` are the weights before fine-tuning (e.g. the pretrained ones).
 """
 from __future__ import annotations
 
-import copy
 from typing import Optional
 
 import torch
 from torch import nn
+
+from raykd.models.copying import independent_copy
 
 
 class ModelEMA:
@@ -25,10 +26,7 @@ class ModelEMA:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"optim.ema_decay must be in [0, 1), got {decay}")
         self.decay = decay
-        self.module = copy.deepcopy(model).eval().requires_grad_(False)
-        for sub in self.module.modules():  # a compiled copy would still call the original's forward
-            if getattr(sub, "_compiled_call_impl", None) is not None:
-                sub._compiled_call_impl = None
+        self.module = independent_copy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

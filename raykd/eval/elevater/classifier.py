@@ -10,7 +10,6 @@ The optimiser is SGD with momentum, with a linear warmup and a cosine decay over
 """
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raykd.eval.features import preprocess_uint8
+from raykd.models.copying import independent_copy
 from raykd.schedules import lr_factor
 
 
@@ -61,8 +61,8 @@ class ImageClassifier(nn.Module):
 
     def __init__(self, model: Any, dim: int, num_classes: int):
         super().__init__()
-        self.tower = copy.deepcopy(model.image).requires_grad_(True)
-        self.proj = copy.deepcopy(model.image_head).requires_grad_(True)
+        self.tower = independent_copy(model.image).requires_grad_(True)  # a compiled tower's copy would call the original
+        self.proj = independent_copy(model.image_head).requires_grad_(True)
         self.head = LinearHead(dim, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
