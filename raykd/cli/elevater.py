@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actors kept busy, each taking the next data set (or item) when done: 'auto' = as many "
                         "as the cluster holds at once; 0 = a fresh actor per data set (or item)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
-    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="Ray GPUs per actor, fractions allowed")
+    p.add_argument("--gpus-per-actor", default="auto",
+                   help="Ray GPUs per actor: 'auto' = 1 when the cluster has GPUs, else 0; fractions (e.g. 0.25) put "
+                        "several actors on a card, each capped at that fraction of its memory")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: current or a local one)")
     p.add_argument("--serial", action="store_true", help="run every item in this process, without Ray")
     p.add_argument("--out", default=None, help="output folder (default runs/elevater-<time>)")

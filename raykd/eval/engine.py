@@ -141,10 +141,14 @@ class TaskItem:
 
 
 # ---------------------------------------------------------------------------------------------- running items
-def load_model(model_factory: Callable[[], Any]) -> Any:
-    """The factory's model, on the GPU when this process has one (Ray gives an actor its GPU this way)."""
+def load_model(model_factory: Callable[[], Any], gpu_fraction: float = 0.0) -> Any:
+    """The factory's model, on the GPU when this process has one (Ray gives an actor its GPU this way). With a
+    fraction of a GPU (`0 < gpu_fraction < 1`, several actors on one card), this process's CUDA memory is
+    capped at that fraction, so one actor cannot take the memory the others on the card were promised."""
     model = model_factory()
     if torch.cuda.is_available() and hasattr(model, "to"):
+        if 0 < gpu_fraction < 1:
+            torch.cuda.set_per_process_memory_fraction(gpu_fraction)
         model = model.to(torch.device("cuda"))
     return model
 
@@ -170,12 +174,12 @@ class EvalActor:
     """A Ray actor: builds the model once from a picklable factory (on the GPU Ray gave it, if any), then runs
     units of items with it, one feature cache per unit."""
 
-    def __init__(self, model_factory: Callable[[], Any]):
-        self._factory, self._model = model_factory, None
+    def __init__(self, model_factory: Callable[[], Any], gpu_fraction: float = 0.0):
+        self._factory, self._model, self._gpu_fraction = model_factory, None, gpu_fraction
 
     def run(self, items: list[Item]) -> list[Any]:
         if self._model is None:
-            self._model = load_model(self._factory)
+            self._model = load_model(self._factory, self._gpu_fraction)
         cache = FeatureCache()
         return [_run_one(self._model, item, cache) for item in items]
 
@@ -235,7 +239,7 @@ def run_pool(model_factory: Callable[[], Any], items: Sequence[Item], *, group: 
         pending[actor.run.remote([items[i] for i in indices])] = (actor, indices)
 
     for _ in range(min(max_actors or len(units), len(units))):
-        submit(remote.remote(model_factory))
+        submit(remote.remote(model_factory, num_gpus_per_actor))
     try:
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -245,7 +249,7 @@ def run_pool(model_factory: Callable[[], Any], items: Sequence[Item], *, group: 
             except Exception as exc:  # noqa: BLE001 - RayActorError / RayTaskError: keep the others
                 outcome = [items[i].failed(_cause(exc)) for i in indices]
                 ray.kill(actor)
-                actor = remote.remote(model_factory) if units else None
+                actor = remote.remote(model_factory, num_gpus_per_actor) if units else None
             for i, result in zip(indices, outcome):
                 results[i] = result
                 if on_result is not None:

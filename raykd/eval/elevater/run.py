@@ -57,6 +57,25 @@ def _ints(values: list[str] | None, flag: str) -> list[int] | None:
         raise ValueError(f"{flag}: expected integers, got {values}") from None
 
 
+def parse_gpus(value: str | float) -> float | None:
+    """`--gpus-per-actor`: None for 'auto' (decided by the cluster), else a number >= 0."""
+    if value == "auto":
+        return None
+    try:
+        gpus = float(value)
+    except ValueError:
+        raise ValueError(f"--gpus-per-actor: expected 'auto' or a number >= 0, got {value!r}") from None
+    if gpus < 0:
+        raise ValueError(f"--gpus-per-actor must be >= 0, got {value}")
+    return gpus
+
+
+def actor_gpus(value: str | float, cluster_gpus: float) -> float:
+    """GPUs per actor: the number given, or under 'auto' one GPU each when the cluster has any, else none."""
+    gpus = parse_gpus(value)
+    return (1.0 if cluster_gpus >= 1 else 0.0) if gpus is None else gpus
+
+
 def make_options(args: argparse.Namespace) -> EvalOptions:
     """The evaluation options of the parsed arguments. Raises ValueError for out-of-range values."""
     for flag, value, least in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 2),
@@ -64,8 +83,9 @@ def make_options(args: argparse.Namespace) -> EvalOptions:
                                ("--final-extra-epochs", args.final_extra_epochs, 0)):
         if value < least:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
-    if args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
-        raise ValueError("--cpus-per-actor must be > 0 and --gpus-per-actor >= 0")
+    if args.cpus_per_actor <= 0:
+        raise ValueError("--cpus-per-actor must be > 0")
+    parse_gpus(args.gpus_per_actor)
     if args.max_actors != "auto" and not (args.max_actors.isdigit()):
         raise ValueError(f"--max-actors: expected 'auto' or a number >= 0, got {args.max_actors!r}")
     space = SearchSpace(parse_grid(args.search_lrs)) if args.search_lrs else SearchSpace()
@@ -125,14 +145,14 @@ def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemRe
                  **({} if args.ray_address else {"num_cpus": os.cpu_count()}))
     try:
         units = len(group_items(items, args.actor_per))
-        max_actors = (cluster_capacity(args.cpus_per_actor, args.gpus_per_actor) if args.max_actors == "auto"
+        gpus = actor_gpus(args.gpus_per_actor, ray.cluster_resources().get("GPU", 0))
+        max_actors = (cluster_capacity(args.cpus_per_actor, gpus) if args.max_actors == "auto"
                       else int(args.max_actors))
         print(f"running {len(items)} work items ({units} {args.actor_per} units) on "
               f"{min(max_actors or units, units)} Ray actors ({args.cpus_per_actor:g} CPU, "
-              f"{args.gpus_per_actor:g} GPU each)", flush=True)
+              f"{gpus:g} GPU each)", flush=True)
         return run_pool(factory, items, group=args.actor_per, max_actors=max_actors,
-                        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=args.gpus_per_actor,
-                        on_result=report)
+                        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=gpus, on_result=report)
     finally:
         if started:
             ray.shutdown()

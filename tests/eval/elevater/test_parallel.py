@@ -53,3 +53,33 @@ def test_capacity(ray_session):
     cpus = ray_session.cluster_resources()["CPU"]
     assert cluster_capacity(1, 0) == int(cpus) and cluster_capacity(cpus * 2, 0) == 1
     assert cluster_capacity(1, 0.5) == 1  # no GPU in the test cluster: at least one
+
+
+def test_actors_get_a_gpu_each_when_the_cluster_has_them():
+    from raykd.eval.elevater.run import actor_gpus
+
+    assert actor_gpus("auto", 0) == 0 and actor_gpus("auto", 8) == 1
+    assert actor_gpus("0.25", 8) == 0.25 and actor_gpus(0, 8) == 0
+    for bad in ("-1", "one"):
+        with pytest.raises(ValueError, match="--gpus-per-actor"):
+            actor_gpus(bad, 8)
+
+
+def test_a_fractional_gpu_caps_the_actors_cuda_memory(monkeypatch):
+    """Four actors at 0.25 GPU share a card: each may allocate a quarter of its memory, not all of it."""
+    import torch
+
+    from raykd.eval import engine
+
+    capped, moved = [], []
+
+    class Model:
+        def to(self, device):
+            moved.append(str(device))
+            return self
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, device=None: capped.append(f))
+    engine.load_model(Model, gpu_fraction=0.25)
+    engine.load_model(Model, gpu_fraction=1.0)
+    assert capped == [0.25] and moved == ["cuda", "cuda"]
