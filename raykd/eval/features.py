@@ -37,12 +37,16 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 @contextlib.contextmanager
 def inference(model: torch.nn.Module):
-    """Eval mode + ``torch.no_grad()``; the previous training mode is restored on exit."""
+    """Eval mode + ``torch.no_grad()``, and on a CUDA device bf16 autocast where the GPU has bf16 tensor cores
+    (compute capability 8.0+; features are returned as float32 all the same); the previous training mode is
+    restored on exit."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
+    device = model_device(model)
+    fast = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
             yield model
     finally:
         if hasattr(model, "train"):

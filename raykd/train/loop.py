@@ -81,8 +81,18 @@ def amp_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def enable_fast_cuda_math(device: torch.device) -> None:
+    """TF32 matmuls and convolutions (fp32 layers run on tensor cores: Ampere and newer) and cuDNN's autotuner
+    (the input shapes are fixed per run). Nothing on CPUs."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
 def setup(cfg: Config, ctx: LoopContext) -> Components:
     seed_everything(cfg.run.seed)  # same initial weights on every rank
+    enable_fast_cuda_math(ctx.device)
     model = build_dual_encoder(cfg.model).to(ctx.device)
     loss = build_loss(cfg).to(ctx.device)
     freeze_unused(model, loss, cfg.loss.teacher, trains_text=cfg.loss.w_simcse > 0)

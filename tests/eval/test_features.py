@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,19 @@ def test_encode_prompts_is_renormalised_template_mean():
         vecs = torch.tensor(np.stack([random_text_vector(p, 6) for p in prompts]), dtype=torch.float32)
         vecs = F.normalize(vecs, dim=-1)
         torch.testing.assert_close(row, F.normalize(vecs.mean(0), dim=0))
+
+
+@pytest.mark.parametrize("device, capability, enabled", [("cpu", None, False), ("cuda", (7, 5), False),
+                                                          ("cuda", (9, 0), True)])
+def test_inference_autocasts_to_bf16_on_gpus_with_bf16_tensor_cores(monkeypatch, device, capability, enabled):
+    from raykd.eval import features
+
+    seen = []
+    monkeypatch.setattr(features, "model_device", lambda model: torch.device(device))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
+    monkeypatch.setattr(torch, "autocast", lambda kind, dtype, enabled: seen.append((kind, dtype, enabled))
+                        or contextlib.nullcontext())
+    model = torch.nn.Linear(2, 2).train()
+    with features.inference(model):
+        assert not model.training and not torch.is_grad_enabled()
+    assert model.training and seen == [("cuda", torch.bfloat16, enabled)]

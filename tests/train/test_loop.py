@@ -131,3 +131,14 @@ def test_an_epoch_without_a_single_batch_fails_instead_of_training_on_nothing(bu
     with pytest.raises(ValueError, match=r"epoch 0 gave no training batch: every sample was skipped.*bad_image"):
         run_training(cfg, context)
     assert run.checkpoints == []
+
+
+def test_fast_cuda_math_only_on_cuda(monkeypatch):
+    from raykd.train.loop import enable_fast_cuda_math
+
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    enable_fast_cuda_math(torch.device("cpu"))
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.benchmark
+    enable_fast_cuda_math(torch.device("cuda"))
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
