@@ -34,6 +34,7 @@ import torch
 from raykd.config import load_config
 from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
+from raykd.train.loop import amp_dtype
 from raykd.train.optim import build_optimizer, build_scheduler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,24 +57,36 @@ def bare_loop(cfg, batch: dict, steps: int, warmup: int) -> list[float]:
     """
     torch.set_num_threads(max(1, int(cfg.train.cpus_per_worker)))
     torch.manual_seed(cfg.run.seed)
-    model = build_dual_encoder(cfg.model)
-    loss_fn = get_loss(cfg.loss.name, **cfg.loss.hparams)
+    device = torch.device("cuda" if cfg.train.use_gpu else "cpu")
+    model = build_dual_encoder(cfg.model).to(device)
+    loss_fn = get_loss(cfg.loss.name, **cfg.loss.hparams).to(device)
     optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss_fn})
     scheduler = build_scheduler(cfg.optim, optimizer, steps + warmup)
-    tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
+    dtype = amp_dtype(cfg.train.precision, device)  # the precision raykd's loop picks: same arithmetic
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    tensors = {k: torch.as_tensor(v).to(device) for k, v in batch.items()}
     tokens = {k: v for k, v in tensors.items() if k not in ("image", "label")}
     model.train()
     rates, start = [], time.perf_counter()
     for i in range(1, warmup + steps + 1):
-        image_feats, text_feats = model(tensors["image"], tokens)
-        loss = loss_fn(text_feats, image_feats, logit_scale=model.scale(), labels=tensors["label"])
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            image_feats, text_feats = model(tensors["image"], tokens)
+            loss = loss_fn(text_feats, image_feats, logit_scale=model.scale(), labels=tensors["label"])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:
+            scaler.unscale_(optimizer)
         if cfg.optim.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip_norm)
-        optimizer.step()
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         scheduler.step()
         if i % warmup == 0:
+            if device.type == "cuda":
+                torch.cuda.synchronize()  # the window ends when the GPU's work does, not when it was queued
             rates.append(warmup * len(batch["image"]) / (time.perf_counter() - start))
             start = time.perf_counter()
     return rates[1:]
@@ -159,7 +172,7 @@ def main() -> None:
     parser.add_argument("--skip-open-clip", action="store_true", help="skip the end-to-end comparison")
     args = parser.parse_args()
     overrides = ["train.num_workers=1", f"train.batch_size={args.batch_size}", "train.epochs=1",
-                 "data.shuffle_buffer=0", "optim.warmup_steps=0"]
+                 "data.shuffle_buffer=0", "optim.warmup_steps=0", f"train.use_gpu={torch.cuda.is_available()}"]
     cfg = load_config(args.recipe, overrides)
     batch = fixed_batch(cfg, args.batch_size)
     # The bare loop runs before and after raykd; each side's figure is the median over windows of
@@ -168,12 +181,17 @@ def main() -> None:
     ours = raykd_loop(cfg, batch, args.steps, args.warmup)
     windows += bare_loop(load_config(args.recipe, overrides), batch, args.steps, args.warmup)
     bare = statistics.median(windows)
-    print(f"model: {args.recipe}, batch {args.batch_size}, {args.steps} timed steps, device cpu")
+    print(f"model: {args.recipe}, batch {args.batch_size}, {args.steps} timed steps, "
+          f"device {'cuda' if cfg.train.use_gpu else 'cpu'}")
     print(f"bare PyTorch loop        : {bare:8.1f} samples/s")
     print(f"raykd under Ray Train (1): {ours:8.1f} samples/s")
     print(f"ratio raykd / bare       : {ours / bare:8.3f}")
-    if args.skip_open_clip:
-        return
+    if not args.skip_open_clip:
+        end_to_end(args)
+    print(f"ratio step_overhead {ours / bare:.3f}")
+
+
+def end_to_end(args) -> None:
     try:
         import open_clip_train  # noqa: F401
     except ImportError:
