@@ -96,13 +96,13 @@ def build_dataset(cfg: Config, plan, counter: str):
     import ray.data
 
     from raykd.data.pipeline import build_from_config
-    from raykd.models.towers import build_tower
+    from raykd.models.towers import describe_tower
 
     # Our one-line progress report replaces Ray Data's per-operator bars (which flood job logs).
     ray.data.DataContext.get_current().enable_progress_bars = False
-    # The towers carry the image spec and the (picklable) tokenizer that Ray Data needs.
-    image_spec = build_tower(cfg.model.image, "image").image_spec
-    tokenizer = build_tower(cfg.model.text, "text").tokenizer
+    # The image spec and the (picklable) tokenizer that Ray Data needs, without building the towers.
+    image_spec = describe_tower(cfg.model.image, "image").image_spec
+    tokenizer = describe_tower(cfg.model.text, "text").tokenizer
     return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, counter=counter, plan=plan)
 
 
