@@ -67,7 +67,7 @@ def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None
     """A loss that clusters each episode (ProtoCLIP) needs at least `n_prototypes` samples in one."""
     from raykd.losses.registry import loss_class, loss_hparams
 
-    if not hasattr(loss_class(cfg.loss.name), "update_prototypes"):
+    if not loss_class(cfg.loss.name).updates_prototypes:
         return
     k = cfg.loss.hparams.get("n_prototypes", loss_hparams(cfg.loss.name)["n_prototypes"])
     if samples_per_epoch < k:
