@@ -9,6 +9,7 @@ from raykd.config.schema import TowerConfig
 from raykd.models import _registry
 from raykd.models.towers import TowerDescription, build_tower, describe_tower, list_builders
 from tests.conftest import TINY_CLIP
+from tests.models.conftest import tower_config
 from tests.models.test_towers import TINY
 
 TEXTS = ["a red circle", "a blue square means this"]
@@ -28,15 +29,6 @@ EXTRA = [
 CASES = [(TINY[k], k[1]) for k in sorted(TINY)] + EXTRA
 
 
-def _config(fields: dict, request) -> TowerConfig:
-    fields = dict(fields)
-    if fields.get("name") == "{bert}":
-        fields["name"] = request.getfixturevalue("tiny_bert_dir")
-    if fields.get("name") == "{minilm}":
-        fields["name"] = request.getfixturevalue("minilm_path")
-    return TowerConfig(**fields)
-
-
 def _id(case) -> str:
     fields, modality = case
     extra = "-".join(f"{k}={v}" for k, v in fields.items() if k not in ("builder", "name", "model_config"))
@@ -46,7 +38,7 @@ def _id(case) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_describe_equals_the_built_tower(case, request):
     fields, modality = case
-    cfg = _config(fields, request)
+    cfg = tower_config(fields, request)
     described, tower = describe_tower(cfg, modality), build_tower(cfg, modality)
     assert described.image_spec == tower.image_spec
     if modality == "image":
@@ -69,7 +61,7 @@ def test_describe_never_builds(key, request, monkeypatch):
         raise AssertionError(f"describe_tower built the {key} tower")
 
     monkeypatch.setitem(_registry._BUILDERS, key, dataclasses.replace(entry, build=no_build))
-    described = describe_tower(_config(TINY[key], request), key[1])
+    described = describe_tower(tower_config(TINY[key], request), key[1])
     assert isinstance(described, TowerDescription)
     assert (described.image_spec is not None) == (key[1] == "image") and (described.tokenizer is not None) == (key[1] == "text")
 

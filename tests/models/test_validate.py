@@ -9,7 +9,7 @@ from raykd.config.schema import TowerConfig
 from raykd.models import _registry
 from raykd.models.towers import build_tower, list_builders, validate_tower
 from tests.conftest import TINY_CLIP
-from tests.models.test_describe import _config
+from tests.models.conftest import tower_config
 from tests.models.test_towers import TINY
 
 REGISTERED = [(b, m) for m in ("image", "text") for b in list_builders(m)]
@@ -22,7 +22,7 @@ def test_validate_builds_nothing(key, request, monkeypatch):
         raise AssertionError(f"validate_tower built the {key} tower")
 
     monkeypatch.setitem(_registry._BUILDERS, key, dataclasses.replace(_registry._BUILDERS[key], build=no_build))
-    validate_tower(_config(TINY[key], request), key[1])
+    validate_tower(tower_config(TINY[key], request), key[1])
 
 
 def test_capabilities_are_declared_by_the_builders():
