@@ -2,7 +2,9 @@
 
 Each section of a recipe YAML maps onto one dataclass below. Field types are enforced by
 `raykd.config.typed.from_mapping` (unknown keys, wrong types and values outside a `Literal`'s
-choices fail with the offending dotted key). Defaults describe a small CPU run.
+choices fail with the offending dotted key). Value ranges are checked by each section's `check()`
+(ValueError naming the option), which `Config.__post_init__` runs when a recipe is loaded and
+`raykd check` runs again. Defaults describe a small CPU run.
 """
 from __future__ import annotations
 
@@ -191,6 +193,18 @@ class OptimConfig:
     ema_decay: float = 0.0  # EMA of the model weights after every step (e.g. 0.999); evaluated and saved; 0: off
     wise_ft_alpha: float = 1.0  # evaluate (1 - alpha) * initial + alpha * trained weights (WiSE-FT); 1: off
 
+    def check(self) -> None:
+        """Raise ValueError naming the first option outside its range."""
+        for key in ("image_layer_decay", "text_layer_decay"):
+            if not 0.0 < getattr(self, key) <= 1.0:
+                raise ValueError(f"optim.{key} must be in (0, 1] (1: no layer-wise decay), got {getattr(self, key)}")
+        if self.backbone_lr_ratio < 0:
+            raise ValueError(f"optim.backbone_lr_ratio must be >= 0, got {self.backbone_lr_ratio}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"optim.ema_decay must be in [0, 1) (0: no EMA), got {self.ema_decay}")
+        if not 0.0 <= self.wise_ft_alpha <= 1.0:
+            raise ValueError(f"optim.wise_ft_alpha must be in [0, 1] (1: the trained weights), got {self.wise_ft_alpha}")
+
 
 @dataclass
 class TrainConfig:
@@ -206,6 +220,11 @@ class TrainConfig:
     num_checkpoints_to_keep: int = 2
     max_failures: int = 0
     torch_threads: int = 0  # intra-op threads per worker; 0 lets raykd pick from cpus_per_worker
+
+    def check(self) -> None:
+        """Raise ValueError when there is no worker or no sample per batch."""
+        if self.num_workers < 1 or self.batch_size < 1:
+            raise ValueError("train.num_workers and train.batch_size must be >= 1")
 
 
 @dataclass
@@ -271,3 +290,13 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    # The range checks run here, once every section is built, rather than in each section's
+    # __post_init__: a section built on its own (e.g. OptimConfig handed to build_optimizer) is
+    # checked by what consumes it.
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        """Every section's value ranges; raises ValueError naming the option."""
+        self.optim.check()
+        self.train.check()

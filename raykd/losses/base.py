@@ -21,8 +21,9 @@ class DistillLoss(nn.Module):
     ``needs_logit_scale`` (uses the model's logit scale), ``needs_gather`` (communicates across
     workers), ``uni_directional`` (teacher is a fixed target: no gradient to it),
     ``needs_prototypes`` (owns prototypes: a prototype layer, or k-means centroids refreshed by
-    an ``update_prototypes(features)`` method the trainer calls once per episode when present),
-    ``needs_labels`` (needs class labels), ``uses_teacher`` (False: the teacher features are ignored,
+    an ``update_prototypes(features)`` method), ``updates_prototypes`` (set for every class that
+    defines ``update_prototypes``: the trainer collects each episode's teacher features and calls it
+    once per episode, and checks an episode holds enough samples), ``needs_labels`` (needs class labels), ``uses_teacher`` (False: the teacher features are ignored,
     so the trainer freezes that side).
     Parameters (learnable scales, prototypes) and buffers (queues, centers) live on the module,
     so ``loss.parameters()`` goes to the optimiser and ``state_dict()`` checkpoints the state;
@@ -47,8 +48,13 @@ class DistillLoss(nn.Module):
     needs_gather: bool = False
     uni_directional: bool = False
     needs_prototypes: bool = False
+    updates_prototypes: bool = False  # derived: True where the class defines update_prototypes
     needs_labels: bool = False
     uses_teacher: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.updates_prototypes = callable(getattr(cls, "update_prototypes", None))
 
     def __call__(self, teacher: Tensor, student: Tensor, *, logit_scale: Tensor | None = None,
                  labels: Tensor | None = None) -> Tensor:

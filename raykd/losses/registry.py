@@ -86,14 +86,16 @@ def get_loss(name: str, **hparams) -> nn.Module:
     return cls(**hparams)
 
 
-FLAGS = ("needs_logit_scale", "needs_gather", "uni_directional", "needs_prototypes", "needs_labels")
+FLAGS = ("needs_logit_scale", "needs_gather", "uni_directional", "needs_prototypes", "updates_prototypes",
+         "needs_labels")
 
 
 def loss_table() -> list[dict[str, object]]:
     """One row per registered loss, sorted by name, for rendering documentation tables.
 
     Keys: ``name``, ``paper``, the capability flags (``uni_directional``, ``needs_prototypes``,
-    ``needs_gather``, ``needs_logit_scale``, ``needs_labels``) and ``hparams`` (name -> default).
+    ``updates_prototypes``, ``needs_gather``, ``needs_logit_scale``, ``needs_labels``) and ``hparams``
+    (name -> default).
     """
     rows = []
     for name in list_losses():

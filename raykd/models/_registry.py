@@ -1,37 +1,78 @@
-"""The tower registry and factory: `register_tower`, `build_tower`, the `Tower` wrapper, and the
-helpers every builder shares (close-match errors, offline-weights errors, local weights files).
+"""The tower registry and factory: `register_tower`, `validate_tower`, `describe_tower`, `build_tower`,
+the `Tower` wrapper, and the helpers every builder shares (close-match errors, offline-weights errors,
+local weights files).
 
 Each other file in `raykd/models/` named `*_towers.py` is one family of builders; importing
-`raykd.models.towers` imports them all, which fills the registry.
+`raykd.models.towers` imports them all, which fills the registry. A builder registers, beside its
+build function, what it can take (adapters, CoOp, poolers), a `validate` function (options it does
+not take, unknown names and pretrained tags: nothing downloaded or built) and a `describe` function
+(its image spec or tokenizer without building the model). `build_tower` and `raykd check` run the
+same `validate_tower`.
 """
 from __future__ import annotations
 
 import difflib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
+from raykd.models.locking import apply_locking
 from raykd.specs import ImageSpec
 
-_BUILDERS: dict[tuple[str, str], Callable[[TowerConfig, str], "Tower"]] = {}
+# The `pooler` values every builder accepts: builders with their own pooling ignore them.
+PLAIN_POOLERS = ("cls", "cls_before_pooler", "mean")
+
+
+@dataclass(frozen=True)
+class TowerDescription:
+    """What the data pipeline needs from a tower, known without building it: the image tower's
+    `image_spec` or the text tower's (picklable) `tokenizer`, equal to the built `Tower`'s."""
+
+    image_spec: Optional[ImageSpec] = None
+    tokenizer: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class TowerBuilder:
+    """One registry entry. `build(cfg, option) -> Tower`; `validate(cfg, option)` raises ValueError
+    for options the builder does not take and unknown names/tags, without downloading or building;
+    `describe(cfg, option) -> TowerDescription` without building (None: build and look).
+    Capabilities the generic rules read: `adapters` (takes `adapter`), `coop` (takes `coop_n_ctx`),
+    `poolers` (the `pooler` values it takes); `label` names the builder in messages."""
+
+    build: Callable[[TowerConfig, str], "Tower"]
+    validate: Optional[Callable[[TowerConfig, str], None]] = None
+    describe: Optional[Callable[[TowerConfig, str], TowerDescription]] = None
+    label: str = ""
+    adapters: bool = False
+    coop: bool = False
+    poolers: tuple = PLAIN_POOLERS
+
+
+_BUILDERS: dict[tuple[str, str], TowerBuilder] = {}
 
 
 class PretrainedUnavailableError(FileNotFoundError):
     """Pretrained weights that are neither cached nor downloadable (e.g. on an offline machine)."""
 
 
-def register_tower(builder: str, modality: str):
-    """Register `fn(cfg, option) -> Tower` as `builder` for `modality` ('image' or 'text').
+def register_tower(builder: str, modality: str, *, validate: Optional[Callable] = None,
+                   describe: Optional[Callable] = None, label: str = "", adapters: bool = False, coop: bool = False,
+                   poolers: tuple = PLAIN_POOLERS):
+    """Register `fn(cfg, option) -> Tower` as `builder` for `modality` ('image' or 'text'), with the
+    builder's `validate` / `describe` functions and capabilities (see `TowerBuilder`).
 
     `option` is the config prefix (`model.image` / `model.text`) to name in error messages."""
 
     def wrap(fn):
-        _BUILDERS[(builder, modality)] = fn
+        _BUILDERS[(builder, modality)] = TowerBuilder(fn, validate, describe, label or builder, adapters, coop,
+                                                      tuple(poolers))
         return fn
 
     return wrap
@@ -62,23 +103,85 @@ def unavailable(option: str, what: str, source: str, destination: str, err: Exce
         f"{option}.weights to a local weights file.")
 
 
+def _builder_hint(builder: str, modality: str) -> str:
+    valid = list_builders(modality)
+    close = difflib.get_close_matches(builder, valid, n=1)
+    return (f"; did you mean '{close[0]}'?" if close else "") + f"; valid: {valid}"
+
+
+def _entry(cfg: TowerConfig, modality: str) -> TowerBuilder:
+    """The registry entry for `cfg.builder`; ValueError with a close match when there is none."""
+    if (cfg.builder, modality) not in _BUILDERS:
+        raise ValueError(f"unknown {modality} tower builder '{cfg.builder}' (model.{modality}.builder)"
+                         f"{_builder_hint(cfg.builder, modality)}")
+    return _BUILDERS[(cfg.builder, modality)]
+
+
+def _takers(capability: Callable[[TowerBuilder], bool]) -> list[tuple[str, str, str]]:
+    """(builder, modality, label) of every registered builder with `capability`."""
+    return sorted((b, m, e.label) for (b, m), e in _BUILDERS.items() if capability(e))
+
+
+def _check_options(cfg: TowerConfig, modality: str, entry: TowerBuilder, option: str) -> None:
+    """The rules every builder shares: options only some builders take, and the pattern lists."""
+    if cfg.adapter and not entry.adapters:
+        takers = _takers(lambda e: e.adapters)
+        need = " or ".join(f"a {label} {m} tower" for _, m, label in takers)
+        builders = " or ".join(b for b, _, _ in takers)
+        raise ValueError(f"{option}.adapter '{cfg.adapter}' needs {need} ({option}.builder: {builders}), "
+                         f"not the {cfg.builder} {modality} tower")
+    if cfg.adapter_config and not cfg.adapter:
+        raise ValueError(f"{option}.adapter_config is set but {option}.adapter is not")
+    if cfg.coop_n_ctx and not entry.coop:
+        need = " or ".join(f"the {b} {m} tower" for b, m, _ in _takers(lambda e: e.coop))
+        raise ValueError(f"{option}.coop_n_ctx (CoOp) needs {need}, not the {cfg.builder} {modality} tower")
+    if cfg.pooler not in entry.poolers:
+        need = " or ".join(sorted({b for b, _, _ in _takers(lambda e: cfg.pooler in e.poolers)}))
+        if not need:
+            raise ValueError(f"{option}.pooler '{cfg.pooler}' is not available for the {cfg.builder} builder; "
+                             f"valid: {entry.poolers}")
+        raise ValueError(f"{option}.pooler '{cfg.pooler}' needs the {need} builder, not '{cfg.builder}'")
+    for key in ("lock_patterns", "train_patterns"):
+        patterns = getattr(cfg, key)
+        if not all(isinstance(p, str) and p for p in patterns):
+            raise ValueError(f"{option}.{key} must be a list of non-empty glob strings, got {patterns!r}")
+    if cfg.lock and cfg.train_patterns:
+        raise ValueError(f"{option}: lock: true freezes the whole tower; drop it to train only {option}.train_patterns")
+
+
+def validate_tower(cfg: TowerConfig, modality: str) -> None:
+    """Check the `modality` tower's config without downloading or building anything: a registered
+    builder, the options it takes, then the builder's own `validate` (names, pretrained tags).
+
+    Raises ValueError naming the option (`model.<modality>.<key>`)."""
+    option = f"model.{modality}"
+    if (cfg.builder, modality) not in _BUILDERS:
+        raise ValueError(f"{option}.builder: unknown builder '{cfg.builder}'{_builder_hint(cfg.builder, modality)}")
+    entry = _BUILDERS[(cfg.builder, modality)]
+    _check_options(cfg, modality, entry, option)
+    if entry.validate is not None:
+        entry.validate(cfg, option)
+
+
+def describe_tower(cfg: TowerConfig, modality: str) -> TowerDescription:
+    """The image spec (image towers) or tokenizer (text towers) the built tower would have, without
+    instantiating the model or loading weights (a builder registered without `describe` is built).
+    Validates first (ValueError); a tokenizer that cannot be found fails when first called."""
+    entry = _entry(cfg, modality)
+    validate_tower(cfg, modality)
+    option = f"model.{modality}"
+    if entry.describe is not None:
+        return entry.describe(cfg, option)
+    tower = entry.build(cfg, option)
+    return TowerDescription(image_spec=tower.image_spec, tokenizer=tower.tokenizer)
+
+
 def build_tower(cfg: TowerConfig, modality: str) -> "Tower":
     """Build the `modality` tower named by `cfg.builder` / `cfg.name`, then apply adapters, locking,
     gradient checkpointing. Raises ValueError (bad names/options) or FileNotFoundError (weights)."""
-    from raykd.models.locking import apply_locking
-
-    key, option = (cfg.builder, modality), f"model.{modality}"
-    if key not in _BUILDERS:
-        valid = list_builders(modality)
-        close = difflib.get_close_matches(cfg.builder, valid, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown {modality} tower builder '{cfg.builder}' ({option}.builder){hint}; valid: {valid}")
-    if cfg.adapter and cfg.builder != "huggingface":
-        raise ValueError(f"{option}.adapter '{cfg.adapter}' needs a HuggingFace text tower "
-                         f"({option}.builder: huggingface), not '{cfg.builder}'")
-    if cfg.coop_n_ctx and (cfg.builder, modality) != ("openclip", "text"):
-        raise ValueError(f"{option}.coop_n_ctx (CoOp prompt tuning) needs the openclip text tower, not {cfg.builder}")
-    tower = _BUILDERS[key](cfg, option)
+    entry, option = _entry(cfg, modality), f"model.{modality}"
+    validate_tower(cfg, modality)
+    tower = entry.build(cfg, option)
     if cfg.weights:
         load_weights_file(tower, cfg.weights, f"{option}.weights")
     apply_locking(tower, lock=cfg.lock, lock_patterns=cfg.lock_patterns, train_patterns=cfg.train_patterns,

@@ -12,6 +12,7 @@ Every tokenizer pads to `max_seq_length` so batches stack into fixed-shape int64
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.models._registry import Tower, enable_grad_checkpointing, register_tower, unavailable
+from raykd.models._registry import Tower, TowerDescription, enable_grad_checkpointing, register_tower, unavailable
+from raykd.models.adapters import add_adapter, adapter_config
 from raykd.models.local_models import resolve_model_path
 
 POOLERS = ("cls", "cls_before_pooler", "mean", "PromptBERT", "logits")
@@ -58,13 +60,18 @@ class HFTokenizer:
                 "attention_mask": out["attention_mask"].astype(np.int64)}
 
 
+def check_template(template: str) -> None:
+    """ValueError unless `template` holds one '{sentence}' and one '{mask}'."""
+    if template.count("{sentence}") != 1 or template.count("{mask}") != 1:
+        raise ValueError(f"model.text.prompt_template needs one '{{sentence}}' and one '{{mask}}': {template!r}")
+
+
 def prompt_parts(tok, template: str = "") -> tuple[list[int], list[int], list[int], int]:
     """(prefix ids, suffix ids, the full template's ids with special tokens, sentence slot index).
 
     `template` holds '{sentence}' and '{mask}'; '' picks PromptBERT's template for the tokenizer style."""
     template = template or (ROBERTA_TEMPLATE if tok.mask_token == "<mask>" else BERT_TEMPLATE)
-    if template.count("{sentence}") != 1 or template.count("{mask}") != 1:
-        raise ValueError(f"model.text.prompt_template needs one '{{sentence}}' and one '{{mask}}': {template!r}")
+    check_template(template)
     prefix, suffix = (tok(part.replace("{mask}", tok.mask_token), add_special_tokens=False)["input_ids"]
                       for part in template.split("{sentence}"))
     lead = tok.build_inputs_with_special_tokens([-1]).index(-1)  # special tokens before the text ([CLS], <s>)
@@ -166,12 +173,19 @@ def _load_model(cfg: TowerConfig, option: str) -> nn.Module:
         raise _hf_unavailable(cfg, option, err) from err
 
 
-def _encoder(cfg: TowerConfig, model: nn.Module, option: str):
-    """The encode function for `cfg.pooler`, and the tokenizer that goes with it."""
+def _tokenizer(cfg: TowerConfig) -> HFTokenizer:
+    """The tokenizer of a huggingface tower (fixed-length; PromptBERT's puts each sentence in its template)."""
     name = resolve_model_path(cfg.name)  # an offline model package names its own directory
     if cfg.pooler != "PromptBERT":
-        return _pool(cfg.pooler), HFTokenizer(name, cfg.max_seq_length, cfg.cache_dir)
-    tok = _load_tokenizer(name, cfg.cache_dir)
+        return HFTokenizer(name, cfg.max_seq_length, cfg.cache_dir)
+    return PromptTokenizer(name, cfg.max_seq_length, cfg.cache_dir, cfg.prompt_template)
+
+
+def _encoder(cfg: TowerConfig, model: nn.Module, option: str):
+    """The encode function for `cfg.pooler`, and the tokenizer that goes with it."""
+    if cfg.pooler != "PromptBERT":
+        return _pool(cfg.pooler), _tokenizer(cfg)
+    tok = _load_tokenizer(resolve_model_path(cfg.name), cfg.cache_dir)
     if tok.mask_token is None:
         raise ValueError(f"{option}.pooler PromptBERT needs a tokenizer with a mask token (BERT/RoBERTa style)")
     try:
@@ -181,17 +195,30 @@ def _encoder(cfg: TowerConfig, model: nn.Module, option: str):
     padding_idx = getattr(getattr(model, "embeddings", None), "padding_idx", None)  # RoBERTa positions start after it
     offset = padding_idx + 1 if padding_idx is not None else 0
     pooler = PromptBERTPooler(template_ids, slot, tok.mask_token_id, offset)
-    return pooler, PromptTokenizer(name, cfg.max_seq_length, cfg.cache_dir, cfg.prompt_template)
+    return pooler, _tokenizer(cfg)
 
 
-@register_tower("huggingface", "text")
-def huggingface_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
-    from raykd.models.adapters import add_adapter
-
+def validate_huggingface(cfg: TowerConfig, option: str) -> None:
+    """A model name, a well-formed PromptBERT template and adapter settings the adapter method
+    takes (the pooler is checked against `poolers` at registration); nothing is loaded."""
     if not cfg.name:
         raise ValueError(f"{option}.name: a HuggingFace model id or local directory is required")
-    if cfg.pooler not in POOLERS:
-        raise ValueError(f"{option}.pooler '{cfg.pooler}' is not available for the huggingface builder; valid: {POOLERS}")
+    if cfg.pooler == "PromptBERT" and cfg.prompt_template:
+        try:
+            check_template(cfg.prompt_template)
+        except ValueError as err:
+            raise ValueError(f"{option}.prompt_template: {err}") from err
+    if cfg.adapter:
+        adapter_config(cfg.adapter, cfg.adapter_config, option)
+
+
+def describe_huggingface(cfg: TowerConfig, option: str = "model.text") -> TowerDescription:
+    return TowerDescription(tokenizer=_tokenizer(cfg))
+
+
+@register_tower("huggingface", "text", validate=validate_huggingface, describe=describe_huggingface,
+                label="HuggingFace", adapters=True, poolers=POOLERS)
+def huggingface_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     model = _load_model(cfg, option)
     if cfg.pooler != "cls" and isinstance(getattr(model, "pooler", None), nn.Module):
         model.pooler = None  # unused: no dead parameters for DDP and the optimiser
@@ -211,13 +238,33 @@ def _sbert_encode(model: nn.Module, tokens: dict) -> torch.Tensor:
     return model(features)["sentence_embedding"]
 
 
-@register_tower("sbert", "text")
+def validate_sbert(cfg: TowerConfig, option: str) -> None:
+    if not cfg.name:
+        raise ValueError(f"{option}.name: a sentence-transformers model name or local directory is required")
+
+
+def _sbert_tokenizer_path(name: str) -> str:
+    """Where a sentence-transformers model's tokenizer lives: its Transformer module's folder
+    (`modules.json`) in a local directory; a hub name is its own tokenizer's name."""
+    modules = Path(name) / "modules.json"
+    if not modules.is_file():
+        return name
+    for module in json.loads(modules.read_text()):
+        if module.get("type", "").endswith(".Transformer"):
+            return str(Path(name) / module["path"]) if module.get("path") else name
+    return name
+
+
+def describe_sbert(cfg: TowerConfig, option: str = "model.text") -> TowerDescription:
+    name = _sbert_tokenizer_path(resolve_model_path(cfg.name))
+    return TowerDescription(tokenizer=HFTokenizer(name, cfg.max_seq_length, cfg.cache_dir))
+
+
+@register_tower("sbert", "text", validate=validate_sbert, describe=describe_sbert)
 def sbert_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     """A sentence-transformers model (its own pooling/normalisation) from a name or local directory."""
     from sentence_transformers import SentenceTransformer
 
-    if not cfg.name:
-        raise ValueError(f"{option}.name: a sentence-transformers model name or local directory is required")
     name = resolve_model_path(cfg.name)
     try:
         model = SentenceTransformer(name, device="cpu", cache_folder=cfg.cache_dir or None)

@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.specs import ImageSpec
-from raykd.models._registry import (Tower, enable_grad_checkpointing, offline, register_tower,
+from raykd.models._registry import (Tower, TowerDescription, enable_grad_checkpointing, offline, register_tower,
                                     unavailable, unknown_name_error)
+from raykd.specs import ImageSpec
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+WEIGHTS_SUFFIXES = (".pt", ".bin", ".safetensors")  # `pretrained` naming a weights file instead of a tag
 
 
 def _inline_config(cfg: TowerConfig) -> dict:
@@ -67,8 +68,39 @@ def _cached(cfg: TowerConfig) -> bool:
     return bool(url) and (Path(cfg.cache_dir or Path.home() / ".cache/clip") / os.path.basename(url)).is_file()
 
 
+def validate_openclip(cfg: TowerConfig, option: str) -> None:
+    """A registered model name (unless `model_config` is inline) and a known pretrained tag or a
+    weights file; nothing is downloaded."""
+    import open_clip  # heavy: loaded when an open_clip tower is asked for
+
+    if cfg.coop_n_ctx < 0:
+        raise ValueError(f"{option}.coop_n_ctx must be >= 0, got {cfg.coop_n_ctx}")
+    if cfg.model_config:
+        return
+    if cfg.name not in open_clip.list_models():
+        raise unknown_name_error("open_clip model", cfg.name, open_clip.list_models(), f"{option}.name")
+    tag = cfg.pretrained
+    if tag and not Path(tag).is_file() and not tag.endswith(WEIGHTS_SUFFIXES):  # a file may come later
+        tags = open_clip.list_pretrained_tags_by_model(cfg.name)
+        if tag not in tags:
+            raise ValueError(f"{option}.pretrained: unknown tag '{tag}' for open_clip model {cfg.name}; valid: {tags}")
+
+
+def _model_config(cfg: TowerConfig) -> dict:
+    """The architecture `create_openclip` builds (image_size forced), from the config alone."""
+    import open_clip  # heavy: loaded when an open_clip tower is asked for
+
+    if cfg.model_config:
+        return _inline_config(cfg)
+    model_config = open_clip.get_model_config(cfg.name)
+    if cfg.image_size:
+        model_config["vision_cfg"]["image_size"] = cfg.image_size
+    return model_config
+
+
 def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
-    """The full open_clip model (both halves) from an inline config or a registered name + tag."""
+    """The full open_clip model (both halves) from an inline config or a registered name + tag
+    (checked by `validate_openclip`, which `build_tower` runs first)."""
     import open_clip
 
     if cfg.model_config:
@@ -78,13 +110,9 @@ def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
             return CLIP(**_inline_config(cfg))
         except TypeError as err:
             raise ValueError(f"{option}.model_config is not a valid open_clip CLIP config: {err}") from err
-    if cfg.name not in open_clip.list_models():
-        raise unknown_name_error("open_clip model", cfg.name, open_clip.list_models(), f"{option}.name")
     tag = cfg.pretrained or None
-    if tag and not Path(tag).is_file():
-        tags = open_clip.list_pretrained_tags_by_model(cfg.name)
-        if tag not in tags:
-            raise ValueError(f"{option}.pretrained: unknown tag '{tag}' for open_clip model {cfg.name}; valid: {tags}")
+    if tag and tag.endswith(WEIGHTS_SUFFIXES) and not Path(tag).is_file():
+        raise FileNotFoundError(f"{option}.pretrained: weights file not found: {tag}")
     if tag and offline() and not _cached(cfg):
         raise _pretrained_error(cfg, option)
     kwargs = {"force_image_size": cfg.image_size} if cfg.image_size else {}
@@ -97,7 +125,10 @@ def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
 
 
 def _image_size(visual: nn.Module) -> int:
-    size = getattr(visual, "image_size", 224)
+    return _side(getattr(visual, "image_size", 224))
+
+
+def _side(size) -> int:
     return int(size[0] if isinstance(size, (tuple, list)) else size)
 
 
@@ -105,7 +136,20 @@ def _call(module: nn.Module, inputs):
     return module(inputs)
 
 
-@register_tower("openclip", "image")
+def describe_openclip_image(cfg: TowerConfig, option: str = "model.image") -> TowerDescription:
+    """The image spec from the model config and the pretrained tag's preprocessing config, as
+    `open_clip.create_model` sets it on the built model (inline configs: OpenAI's mean/std)."""
+    import open_clip  # heavy: loaded when an open_clip tower is asked for
+
+    size = cfg.image_size or _side(_model_config(cfg).get("vision_cfg", {}).get("image_size", 224))
+    pcfg = {}
+    if not cfg.model_config and cfg.pretrained:
+        pcfg = open_clip.get_pretrained_cfg(cfg.name, cfg.pretrained) or {}
+    mean, std = pcfg.get("mean") or OPENAI_MEAN, pcfg.get("std") or OPENAI_STD
+    return TowerDescription(image_spec=ImageSpec(size=size, mean=tuple(mean), std=tuple(std)))
+
+
+@register_tower("openclip", "image", validate=validate_openclip, describe=describe_openclip_image)
 def openclip_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     clip = create_openclip(cfg, option)
     visual = clip.visual
@@ -203,11 +247,26 @@ def _text_width(clip: nn.Module) -> int:
     return int(getattr(text, "output_dim", None) or clip.transformer.width)
 
 
-@register_tower("openclip", "text")
+def _context_length(cfg: TowerConfig) -> int:
+    """The text tower's context length from the model config: open_clip's own transformer takes
+    `text_cfg.context_length` (77 unless set); a HuggingFace text encoder its model's positions."""
+    text_cfg = _model_config(cfg).get("text_cfg", {})
+    if text_cfg.get("hf_model_name"):
+        from transformers import AutoConfig  # heavy: only for open_clip models with a HuggingFace text encoder
+
+        return int(getattr(AutoConfig.from_pretrained(text_cfg["hf_model_name"]), "max_position_embeddings", 0))
+    return int(text_cfg.get("context_length", 77))
+
+
+def describe_openclip_text(cfg: TowerConfig, option: str = "model.text") -> TowerDescription:
+    """The tokenizer `openclip_text` gives its tower, from the model config alone."""
+    name = "" if cfg.model_config else cfg.name  # '' -> open_clip's default SimpleTokenizer
+    return TowerDescription(tokenizer=OpenCLIPTokenizer(name, _context_length(cfg) - cfg.coop_n_ctx))
+
+
+@register_tower("openclip", "text", validate=validate_openclip, describe=describe_openclip_text, coop=True)
 def openclip_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     clip = create_openclip(cfg, option)
-    if cfg.coop_n_ctx < 0:
-        raise ValueError(f"{option}.coop_n_ctx must be >= 0, got {cfg.coop_n_ctx}")
     try:
         text = OpenCLIPText(clip, cfg.coop_n_ctx)
     except ValueError as err:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 
 from raykd.config.schema import TowerConfig
+from raykd.models._registry import (Tower, TowerDescription, enable_grad_checkpointing, register_tower, unavailable,
+                                    unknown_name_error)
 from raykd.specs import ImageSpec
-from raykd.models._registry import Tower, enable_grad_checkpointing, register_tower, unavailable, unknown_name_error
 
 
 def timm_model_name(cfg: TowerConfig, option: str) -> str:
@@ -29,6 +30,25 @@ def timm_model_name(cfg: TowerConfig, option: str) -> str:
         if tag not in tags:
             raise ValueError(f"{option}.pretrained: unknown timm tag '{tag}' for {name}; valid: {['default'] + tags}")
     return full
+
+
+def validate_timm(cfg: TowerConfig, option: str) -> None:
+    """A timm model name and a known pretrained tag; nothing is downloaded."""
+    timm_model_name(cfg, option)
+
+
+def describe_timm(cfg: TowerConfig, option: str = "model.image") -> TowerDescription:
+    """The image spec from timm's pretrained config of the name (the data config a built model
+    resolves), with `image_size` overriding the input size."""
+    import timm.data  # heavy: loaded when a timm tower is asked for
+
+    pretrained_cfg = timm.models.get_pretrained_cfg(timm_model_name(cfg, option))
+    data = timm.data.resolve_data_config({}, pretrained_cfg=pretrained_cfg.to_dict() if pretrained_cfg else None)
+    return TowerDescription(image_spec=_spec(cfg, data))
+
+
+def _spec(cfg: TowerConfig, data: dict) -> ImageSpec:
+    return ImageSpec(size=cfg.image_size or int(data["input_size"][-1]), mean=tuple(data["mean"]), std=tuple(data["std"]))
 
 
 def _create(full_name: str, cfg: TowerConfig, option: str):
@@ -61,13 +81,12 @@ def _call(model, images):
     return model(images)
 
 
-@register_tower("timm", "image")
+@register_tower("timm", "image", validate=validate_timm, describe=describe_timm)
 def timm_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     import timm.data
 
     model = _create(timm_model_name(cfg, option), cfg, option)
-    data = timm.data.resolve_data_config({}, model=model)
-    spec = ImageSpec(size=cfg.image_size or int(data["input_size"][-1]), mean=tuple(data["mean"]), std=tuple(data["std"]))
+    spec = _spec(cfg, timm.data.resolve_data_config({}, model=model))
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model, option)
     out_dim = int(getattr(model, "head_hidden_size", None) or model.num_features)

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
+from raykd.models._registry import Tower, TowerDescription, offline, register_tower, unavailable, unknown_name_error
 from raykd.specs import ImageSpec
-from raykd.models._registry import Tower, offline, register_tower, unavailable, unknown_name_error
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,17 +50,31 @@ def _encode(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out
 
 
-def _weights(cfg: TowerConfig, option: str):
-    """The weights enum member named by `cfg.pretrained` (or None); unknown names list the valid ones."""
+def validate_torchvision(cfg: TowerConfig, option: str) -> None:
+    """A classification model name, known weights, no gradient checkpointing; nothing downloaded."""
+    import torchvision  # the model zoo: loaded when a torchvision tower is asked for
+
+    names = torchvision.models.list_models(module=torchvision.models)
+    if cfg.name not in names:
+        raise unknown_name_error("torchvision classification model", cfg.name, names, f"{option}.name")
+    if cfg.grad_checkpointing:
+        raise ValueError(f"{option}.grad_checkpointing: torchvision models do not support gradient "
+                         "checkpointing; the timm builder offers most of the same architectures with it")
+    if cfg.pretrained:
+        valid = ["DEFAULT"] + [w.name for w in torchvision.models.get_model_weights(cfg.name)]
+        if cfg.pretrained.split(".")[-1] not in valid:  # accept 'ResNet18_Weights.IMAGENET1K_V1'
+            raise ValueError(f"{option}.pretrained: unknown torchvision weights '{cfg.pretrained}' for {cfg.name}; "
+                             f"valid: {valid}")
+
+
+def _weights(cfg: TowerConfig):
+    """The weights enum member named by `cfg.pretrained` (checked by `validate_torchvision`), or None."""
     import torchvision
 
     if not cfg.pretrained:
         return None
     enum = torchvision.models.get_model_weights(cfg.name)
-    tag = cfg.pretrained.split(".")[-1]  # accept 'ResNet18_Weights.IMAGENET1K_V1'
-    valid = ["DEFAULT"] + [w.name for w in enum]
-    if tag not in valid:
-        raise ValueError(f"{option}.pretrained: unknown torchvision weights '{cfg.pretrained}' for {cfg.name}; valid: {valid}")
+    tag = cfg.pretrained.split(".")[-1]
     return enum.DEFAULT if tag == "DEFAULT" else enum[tag]
 
 
@@ -138,20 +152,20 @@ def _default_size(name: str) -> int:
     return int(getattr(transforms, "keywords", {}).get("crop_size", 224))
 
 
-@register_tower("torchvision", "image")
-def torchvision_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
-    import torchvision
+def _spec(cfg: TowerConfig) -> ImageSpec:
+    return ImageSpec(size=cfg.image_size or _default_size(cfg.name), mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
-    names = torchvision.models.list_models(module=torchvision.models)
-    if cfg.name not in names:
-        raise unknown_name_error("torchvision classification model", cfg.name, names, f"{option}.name")
-    if cfg.grad_checkpointing:
-        raise ValueError(f"{option}.grad_checkpointing: torchvision models do not support gradient "
-                         "checkpointing; the timm builder offers most of the same architectures with it")
-    model = _build(cfg, _weights(cfg, option), option)
+
+def describe_torchvision(cfg: TowerConfig, option: str = "model.image") -> TowerDescription:
+    """ImageNet mean/std at the default weights' crop size (or `image_size`), from the weights' meta."""
+    return TowerDescription(image_spec=_spec(cfg))
+
+
+@register_tower("torchvision", "image", validate=validate_torchvision, describe=describe_torchvision)
+def torchvision_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
+    model = _build(cfg, _weights(cfg), option)
     classifier = find_classifier(model)[0]
     out_dim = strip_classifier(model)
-    spec = ImageSpec(size=cfg.image_size or _default_size(cfg.name), mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    tower = Tower(model, out_dim, _encode, image_spec=spec)
+    tower = Tower(model, out_dim, _encode, image_spec=_spec(cfg))
     tower.ignored_weight_prefixes = [f"backbone.{classifier}."]  # torchvision .pth files still hold it
     return tower

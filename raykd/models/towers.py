@@ -1,4 +1,6 @@
-"""Tower builders: a registry of functions `(TowerConfig, option) -> Tower`, filled by decorators.
+"""Tower builders: a registry of functions `(TowerConfig, option) -> Tower`, filled by decorators;
+`validate_tower` checks a tower's config and `describe_tower` gives its image spec or tokenizer,
+both without building it.
 
 A `Tower` wraps one backbone with the contract in DESIGN.md: `encode(inputs) -> Tensor[B, D]`,
 `output_dim`, and `image_spec` (image towers) or `tokenizer` (text towers; picklable, returning
@@ -14,14 +16,16 @@ The registry and factory live in `_registry`; locking in `locking`; adapters in 
 from __future__ import annotations
 
 from raykd.models import hf_towers, openclip_towers, timm_towers, torchvision_towers  # noqa: F401  (registration)
-from raykd.models._registry import (PretrainedUnavailableError, Tower, build_tower, enable_grad_checkpointing,
-                                    list_builders, load_weights_file, register_tower)
+from raykd.models._registry import (PretrainedUnavailableError, Tower, TowerDescription, build_tower, describe_tower,
+                                    enable_grad_checkpointing, list_builders, load_weights_file, register_tower,
+                                    validate_tower)
 from raykd.models.hf_towers import HFTokenizer, PromptTokenizer
 from raykd.models.openclip_towers import OPENAI_MEAN, OPENAI_STD, OpenCLIPText, OpenCLIPTokenizer
 from raykd.models.torchvision_towers import IMAGENET_MEAN, IMAGENET_STD, strip_classifier
 
 __all__ = [
     "HFTokenizer", "IMAGENET_MEAN", "IMAGENET_STD", "OPENAI_MEAN", "OPENAI_STD", "OpenCLIPText", "OpenCLIPTokenizer",
-    "PretrainedUnavailableError", "PromptTokenizer", "Tower", "build_tower", "enable_grad_checkpointing",
-    "list_builders", "load_weights_file", "register_tower", "strip_classifier",
+    "PretrainedUnavailableError", "PromptTokenizer", "Tower", "TowerDescription", "build_tower", "describe_tower",
+    "enable_grad_checkpointing", "list_builders", "load_weights_file", "register_tower", "strip_classifier",
+    "validate_tower",
 ]

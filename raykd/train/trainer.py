@@ -25,7 +25,7 @@ from raykd.data.pipeline import build_from_config
 from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan, plan_from_config
 from raykd.losses.registry import loss_class, loss_hparams
-from raykd.models.towers import build_tower
+from raykd.models.towers import describe_tower
 from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
 from raykd.train.trackers import train_callbacks
@@ -127,7 +127,7 @@ def check_gpus_for_workers(cfg: Config) -> None:
 
 def check_episode_covers_prototypes(cfg: Config, samples_per_epoch: int) -> None:
     """A loss that clusters each episode (ProtoCLIP) needs at least `n_prototypes` samples in one."""
-    if not hasattr(loss_class(cfg.loss.name), "update_prototypes"):
+    if not loss_class(cfg.loss.name).updates_prototypes:
         return
     k = cfg.loss.hparams.get("n_prototypes", loss_hparams(cfg.loss.name)["n_prototypes"])
     if samples_per_epoch < k:
@@ -151,12 +151,11 @@ def train_plan(cfg: Config) -> tuple[TrainPlan, int]:
 
 def build_dataset(cfg: Config, plan: TrainPlan, data_state: DataRunState):
     """The Ray Data training stream for `plan` (decode, augment and tokenise happen in Ray Data)."""
-
     # Our one-line progress report replaces Ray Data's per-operator bars (which flood job logs).
     ray.data.DataContext.get_current().enable_progress_bars = False
-    # The towers carry the image spec and the (picklable) tokenizer that Ray Data needs.
-    image_spec = build_tower(cfg.model.image, "image").image_spec
-    tokenizer = build_tower(cfg.model.text, "text").tokenizer
+    # The image spec and the (picklable) tokenizer that Ray Data needs, without building the towers.
+    image_spec = describe_tower(cfg.model.image, "image").image_spec
+    tokenizer = describe_tower(cfg.model.text, "text").tokenizer
     return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, state=data_state, plan=plan)
 
 

@@ -127,3 +127,28 @@ def test_saved_config_round_trips(tmp_path):
     save_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert again == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.image_layer_decay=0", r"optim.image_layer_decay must be in \(0, 1\] \(1: no layer-wise decay\), got 0"),
+    ("optim.text_layer_decay=1.2", r"optim.text_layer_decay must be in \(0, 1\]"),
+    ("optim.backbone_lr_ratio=-0.1", "optim.backbone_lr_ratio must be >= 0, got -0.1"),
+    ("optim.ema_decay=1.0", r"optim.ema_decay must be in \[0, 1\) \(0: no EMA\), got 1.0"),
+    ("optim.wise_ft_alpha=1.5", r"optim.wise_ft_alpha must be in \[0, 1\]"),
+    ("train.batch_size=0", "train.num_workers and train.batch_size must be >= 1"),
+    ("train.num_workers=0", "train.num_workers and train.batch_size must be >= 1"),
+])
+def test_value_ranges_fail_at_load_naming_the_option(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(REPO / "recipes/quickstart.yaml", [override])
+
+
+def test_sections_check_their_ranges_again_after_changes():
+    cfg = build_config({"optim": {"ema_decay": 0.999}, "train": {"batch_size": 8}})
+    cfg.check()
+    cfg.optim.ema_decay = -0.5
+    with pytest.raises(ValueError, match=r"optim.ema_decay must be in \[0, 1\)"):
+        cfg.check()
+    cfg.optim.ema_decay, cfg.train.batch_size = 0.0, -1
+    with pytest.raises(ValueError, match="train.batch_size must be >= 1"):
+        cfg.check()

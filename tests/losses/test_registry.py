@@ -59,12 +59,21 @@ def test_flags():
     assert not loss_class("SimReg").needs_gather and not loss_class("RKD").uni_directional
 
 
+def test_updates_prototypes_flag_follows_the_method():
+    """The trainer reads `updates_prototypes` (episode features, episode size check), never hasattr."""
+    updating = {name for name in list_losses() if loss_class(name).updates_prototypes}
+    assert updating == {name for name in list_losses() if hasattr(loss_class(name), "update_prototypes")}
+    assert updating == {"ProtoCLIP"} and loss_class("ProtoCLIP").needs_prototypes
+    assert not loss_class("DINO").updates_prototypes  # a prototype layer, trained by the optimiser
+
+
 def test_loss_table_rows():
     rows = {row["name"]: row for row in loss_table()}
     assert set(rows) == EXPECTED
     assert rows["SEED"]["hparams"]["teacher_temperature"] == 1e-4
     assert rows["DINO"]["uni_directional"] and rows["DINO"]["needs_prototypes"]
     assert rows["VICReg"]["needs_gather"] and rows["VICReg"]["paper"]
+    assert rows["ProtoCLIP"]["updates_prototypes"] and not rows["DINO"]["updates_prototypes"]
 
 
 def test_register_and_duplicate_name():

@@ -4,12 +4,22 @@ from __future__ import annotations
 import pytest
 import torch
 
+from raykd.config.schema import TowerConfig
 from tests.conftest import TINY_CLIP
 
 TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "circle", "blue", "square",
                    "this", "sentence", ":", '"', "means", "."]
 # open_clip's tiny CLIP with a 4-block vision transformer (layer-wise decay, checkpointing)
 TINY_CLIP_4 = {**TINY_CLIP, "vision_cfg": {**TINY_CLIP["vision_cfg"], "layers": 4}}
+
+
+def tower_config(fields: dict, request) -> TowerConfig:
+    """A TowerConfig from `fields`, with the names '{bert}' / '{minilm}' replaced by the fixtures' paths."""
+    fields = dict(fields)
+    for placeholder, fixture in (("{bert}", "tiny_bert_dir"), ("{minilm}", "minilm_path")):
+        if fields.get("name") == placeholder:
+            fields["name"] = request.getfixturevalue(fixture)
+    return TowerConfig(**fields)
 
 
 def tokens_of(tower, texts) -> dict:
