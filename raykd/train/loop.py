@@ -226,7 +226,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
     for epoch in range(start_epoch, t.epochs):
         c.model.train()
         batches_done, tick = 0, time.perf_counter()
-        episode_feats = [] if getattr(c.loss, "updates_prototypes", False) else None
+        episode_feats = [] if c.loss.updates_prototypes else None
         for batch in ctx.epoch_batches(epoch):
             if batches_done < skip:  # mid-epoch resume: fast-forward past batches already trained on
                 batches_done += 1

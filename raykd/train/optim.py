@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from raykd.config.schema import OptimConfig
+from raykd.models.layers import layer_ids
 from raykd.schedules import lr_factor
 
 _TOKENS = re.compile(r"(^|\.)(cls_token|class_token|reg_token|dist_token|mask_token)$")
@@ -48,8 +49,6 @@ def _no_decay(name: str, param: torch.Tensor, listed: set[str] = frozenset()) ->
 
 def lr_scales(modules: dict[str, nn.Module], cfg: OptimConfig) -> dict[str, float]:
     """{full parameter name: lr multiplier} for the tower backbones of every DualEncoder in `modules`."""
-    from raykd.models.layers import layer_ids
-
     scales: dict[str, float] = {}
     for prefix, module in modules.items():
         for tower_name, decay in (("image", cfg.image_layer_decay), ("text", cfg.text_layer_decay)):
