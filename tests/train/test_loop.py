@@ -7,7 +7,7 @@ import torch
 
 from raykd.config import load_config
 from raykd.train.loop import run_training, setup, train_step
-from raykd.train.optim import lr_factor
+from raykd.schedules import lr_factor
 from tests.conftest import REPO, tiny_overrides
 from tests.train.local import LocalRun
 
