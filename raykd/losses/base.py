@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 
-def _at_least_fp32(x: Tensor) -> Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+def _at_least_fp32(x: Tensor | None) -> Tensor | None:
+    return x.float() if x is not None and x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class DistillLoss(nn.Module):
@@ -56,12 +56,12 @@ class DistillLoss(nn.Module):
         super().__init_subclass__(**kwargs)
         cls.updates_prototypes = callable(getattr(cls, "update_prototypes", None))
 
-    def __call__(self, teacher: Tensor, student: Tensor, *, logit_scale: Tensor | None = None,
+    def __call__(self, teacher: Tensor | None, student: Tensor, *, logit_scale: Tensor | None = None,
                  labels: Tensor | None = None) -> Tensor:
         """The loss in fp32 (or fp64) whatever the caller's autocast: under bf16, SEED's temperature 1e-4 turns near
         ties into ties, BarlowTwins' cross-correlation keeps 8 mantissa bits and InfoNCE's logits at scale
         100 move by ~0.5. Features are cast up (the cast is differentiable) and autocast is off inside."""
-        with torch.autocast(teacher.device.type, enabled=False):
+        with torch.autocast(student.device.type, enabled=False):
             return super().__call__(_at_least_fp32(teacher), _at_least_fp32(student),
                                     logit_scale=None if logit_scale is None else _at_least_fp32(logit_scale),
                                     labels=labels)
