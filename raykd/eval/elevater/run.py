@@ -20,6 +20,7 @@ from pathlib import Path
 from raykd.eval.elevater import catalogue
 from raykd.eval.elevater._registry import get_dataset
 from raykd.eval.elevater.builtin import ensure_written
+from raykd.eval.elevater.journal import Journal, item_key
 from raykd.eval.elevater.modes import MODES, EvalOptions
 from raykd.eval.elevater.reader import check_files
 from raykd.eval.elevater.search import SearchSpace, parse_grid
@@ -172,8 +173,23 @@ def run_elevater(args: argparse.Namespace) -> int:
     for spec in specs:
         if ensure_written(spec, args.data_root):
             print(f"wrote built-in {spec.builtin} in ELEVATER layout under {Path(args.data_root) / spec.root_folder}")
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out: the folder whose finished items to keep")
+    out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
+    journal = Journal(out, {"checkpoint": str(args.checkpoint), "weights": args.weights,
+                            "data_root": str(args.data_root)}, resume=args.resume)
+    order = {item_key(i.spec.name, i.setting, i.seed): n for n, i in enumerate(items)}
+    items, results = journal.split(items)
+    if results:
+        print(f"--resume: kept {len(results)} finished item(s) from {out}; {len(items)} to run", flush=True)
     report = _progress(len(items), items)
-    runnable, results = [], []
+    keep = report
+
+    def report(result: ItemResult) -> None:
+        journal.add(result)  # on disk as soon as it is in: a killed driver loses only the items in flight
+        keep(result)
+
+    runnable = []
     for item in items:  # an incomplete data set fails here, naming its missing files
         try:
             check_files(item.data_root, item.spec, ("test",) if item.mode == "zeroshot" else ("train", "test"))
@@ -183,9 +199,9 @@ def run_elevater(args: argparse.Namespace) -> int:
             report(results[-1])
     start = time.perf_counter()
     results += _run(args, runnable, report) if runnable else []
+    results.sort(key=lambda r: order[item_key(r.dataset, r.setting, r.seed)])  # the items' order, resumed or not
     wall = time.perf_counter() - start
     model_name = args.model_name or Path(args.checkpoint).resolve().name
-    out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = write_elevater_outputs(out, results, model_name, predictions=not args.no_predictions,
                                    extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
                                           "wall_seconds": round(wall, 3), "serial": args.serial})

@@ -99,3 +99,25 @@ def test_work_items_from_arguments():
     args = build_parser().parse_args(["--checkpoint", "c", "--data-root", "d", "--mode", "linear_probe",
                                       "--shots", "full", "--seeds", "3,4"])
     assert [(i.shots, i.seed) for i in make_items(args, [get_dataset("dtd")], make_options(args))] == [(-1, 3), (-1, 4)]
+
+
+def test_resume_keeps_finished_items_and_runs_the_rest(tiny_checkpoint, builtin_data_root, tmp_path, capsys):
+    """A driver killed after digits' items finished: the rerun with --resume runs shapes only, and the
+    results hold both with digits' first values."""
+    out = tmp_path / "out"
+    common = ["--checkpoint", tiny_checkpoint, "--data-root", builtin_data_root, "--mode", "zeroshot,linear_probe",
+              "--shots", "2", "--seeds", "0", "--no-tuning", "--epochs", 1, "--final-extra-epochs", 1, "--serial",
+              "--out", out]
+    assert run(*common, "--datasets", "digits") == 0
+    first = {(r["dataset"], r["setting"]): r["value"] for r in csv.DictReader(open(out / "results.csv"))}
+    assert run(*common, "--datasets", "digits,shapes") == 2  # without --resume: never silently mixed
+    assert "already holds results of an ELEVATER evaluation: pass --resume" in capsys.readouterr().err
+    assert run(*common, "--datasets", "digits,shapes", "--resume") == 0
+    text = capsys.readouterr().out
+    assert "--resume: kept 2 finished item(s)" in text and "[2/2]" in text and "digits zeroshot" not in text
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [(r["dataset"], r["setting"]) for r in rows] == [
+        ("digits", "zeroshot"), ("digits", "linear_probe_2shot"), ("shapes", "zeroshot"), ("shapes", "linear_probe_2shot")]
+    assert {(r["dataset"], r["setting"]): r["value"] for r in rows if r["dataset"] == "digits"} == first
+    back = read_submission(out / "submission" / "linear_probe_2shot" / "all_predictions.zip")
+    assert set(back) == {"digits", "shapes"}
