@@ -164,10 +164,15 @@ def validate_shards(spec: str | list[str]) -> list[str]:
     ValueError (an empty local shard file), naming the path.
     """
     urls = expand_shard_spec(spec)
-    for url in urls:
-        if not is_remote(url) and os.path.getsize(url) == 0:
-            raise ValueError(f"shard {url!r} is an empty file")
+    empty = empty_local_shards(urls)
+    if empty:
+        raise ValueError(f"shard {empty[0]!r} is an empty file")
     return urls
+
+
+def empty_local_shards(urls: list[str]) -> list[str]:
+    """The local shard files among `urls` that are empty (zero bytes)."""
+    return [url for url in urls if not is_remote(url) and os.path.getsize(url) == 0]
 
 
 def usable_shards(spec: str | list[str], on_error: str = "raise") -> tuple[list[str], dict[str, dict[str, int]]]:
@@ -177,7 +182,7 @@ def usable_shards(spec: str | list[str], on_error: str = "raise") -> tuple[list[
     if on_error != "skip":
         return validate_shards(spec), {}
     urls = expand_shard_spec(spec)
-    empty = [u for u in urls if not is_remote(u) and os.path.getsize(u) == 0]
+    empty = empty_local_shards(urls)
     if len(empty) == len(urls):
         raise ValueError(f"every shard of {spec!r} is an empty file ({len(urls)} shards)")
     return [u for u in urls if u not in empty], {u: {"empty_shard": 1} for u in empty}

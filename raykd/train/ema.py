@@ -31,24 +31,18 @@ class ModelEMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """ema = decay * ema + (1 - decay) * model for every floating-point parameter and buffer (integer
-        buffers are copied): one fused foreach lerp over lists built once, not a state dict per step."""
-        floats, others = self._pairs(model)
-        if floats[0]:
-            torch._foreach_lerp_(floats[0], floats[1], 1.0 - self.decay)
-        for average, value in zip(*others):
-            average.copy_(value)
-
-    def _pairs(self, model: nn.Module) -> tuple[tuple[list, list], tuple[list, list]]:
-        """([EMA floats], [model floats]), ([EMA others], [model others]) in the same order (the EMA is a
-        deep copy, so parameters() and buffers() walk both alike). Parameters are listed, not their data:
-        a later `model.to(device)` swaps a parameter's data, not the parameter."""
-        ema = list(self.module.parameters()) + list(self.module.buffers())
-        src = list(model.parameters()) + list(model.buffers())
-        if len(ema) != len(src) or any(a.shape != b.shape for a, b in zip(ema, src)):
+        buffers are copied), as one fused foreach lerp over the modules' parameters and buffers rather than
+        a state dict rebuilt and walked entry by entry. The EMA is a deep copy, so both walk alike."""
+        ema = [*self.module.parameters(), *self.module.buffers()]
+        src = [*model.parameters(), *model.buffers()]
+        if len(ema) != len(src):
             raise ValueError("ModelEMA.update: the model's parameters and buffers no longer match the EMA copy")
         floats = [(a, b) for a, b in zip(ema, src) if a.dtype.is_floating_point]
-        others = [(a, b) for a, b in zip(ema, src) if not a.dtype.is_floating_point]
-        return tuple(map(list, zip(*floats))) or ([], []), tuple(map(list, zip(*others))) or ([], [])
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1.0 - self.decay)
+        for average, value in zip(ema, src):
+            if not average.dtype.is_floating_point:
+                average.copy_(value)
 
     def state_dict(self) -> dict:
         return self.module.state_dict()

@@ -41,11 +41,8 @@ def resolve_run_dir(cfg: Config, run_dir: str | Path | None = None) -> Path:
     if explicit:
         path = Path(explicit).resolve()
     else:
-        stamped = re.compile(rf"{re.escape(cfg.run.name)}-\d{{8}}-\d{{6}}")  # not runs of a longer name
-        previous = sorted(p.parent for p in Path("runs").glob("*/config.yaml")
-                          if stamped.fullmatch(p.parent.name) and holds_run(p.parent))
-        new = Path(f"runs/{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        path = (previous[-1] if previous and cfg.run.resume == "auto" else new).resolve()
+        previous = latest_run_dir(cfg.run.name) if cfg.run.resume == "auto" else None
+        path = (previous or Path(f"runs/{cfg.run.name}-{time.strftime('%Y%m%d-%H%M%S')}")).resolve()
     if cfg.run.resume != "auto":
         if holds_run(path):
             raise ValueError(f"{path} already holds a run: pass --resume (run.resume: auto) to continue it from its "
@@ -56,6 +53,14 @@ def resolve_run_dir(cfg: Config, run_dir: str | Path | None = None) -> Path:
     elif holds_run(path):
         print(f"[raykd] resuming the run in {path} from its last checkpoint", flush=True)
     return path
+
+
+def latest_run_dir(name: str) -> Path | None:
+    """The newest `runs/<name>-<time>/` that holds a run (not one of a longer name), or None."""
+    stamped = re.compile(rf"{re.escape(name)}-\d{{8}}-\d{{6}}")
+    runs = sorted(p.parent for p in Path("runs").glob("*/config.yaml")
+                  if stamped.fullmatch(p.parent.name) and holds_run(p.parent))
+    return runs[-1] if runs else None
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -121,3 +121,9 @@ def test_resume_keeps_finished_items_and_runs_the_rest(tiny_checkpoint, builtin_
     assert {(r["dataset"], r["setting"]): r["value"] for r in rows if r["dataset"] == "digits"} == first
     back = read_submission(out / "submission" / "linear_probe_2shot" / "all_predictions.zip")
     assert set(back) == {"digits", "shapes"}
+
+
+def test_resume_without_out_is_a_clear_error(tiny_checkpoint, builtin_data_root, capsys):
+    assert run("--checkpoint", tiny_checkpoint, "--data-root", builtin_data_root, "--datasets", "digits",
+               "--serial", "--resume") == 2
+    assert "--resume needs --out" in capsys.readouterr().err
