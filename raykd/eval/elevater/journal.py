@@ -65,7 +65,5 @@ class Journal:
     def split(self, items: list[WorkItem]) -> tuple[list[WorkItem], list[ItemResult]]:
         """(items still to run, results of those finished earlier)."""
         done = self.finished()
-        todo = [i for i in items if item_key(i.spec.name, i.setting, i.seed) not in done]
-        kept = [done[item_key(i.spec.name, i.setting, i.seed)] for i in items
-                if item_key(i.spec.name, i.setting, i.seed) in done]
-        return todo, kept
+        keys = [item_key(i.spec.name, i.setting, i.seed) for i in items]
+        return [i for i, k in zip(items, keys) if k not in done], [done[k] for k in keys if k in done]
