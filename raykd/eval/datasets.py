@@ -18,6 +18,7 @@ task functions' parameter names::
     sts             STS12 .. STS16          SentEval/data/downstream/STS/STS1X-en-test/STS.{input,gs}.<subset>.txt
                     STSBenchmark            SentEval/data/downstream/STS/STSBenchmark/sts-test.csv
                                               or stsbenchmark/stsbenchmark.tsv.gz (test split)
+                    STSBenchmark-dev        .../STSBenchmark/sts-dev.csv or stsbenchmark.tsv.gz (dev split)
                     SICKRelatedness         SentEval/data/downstream/SICK/SICK_test_annotated.txt or SICK/SICK.txt
     passages        msmarco                 msmarco/{collection.tsv, queries.dev.small.tsv, qrels.dev.tsv}
     triplets        wikisections            wikisections/test.csv
@@ -132,6 +133,7 @@ def _caption_names(root: Path) -> list[str]:
 _STS_YEARS = {f"STS{y}": STS_DIR / f"STS{y}-en-test" for y in range(12, 17)}
 _STS_FILES = {
     "STSBenchmark": (str(STS_DIR / "STSBenchmark/sts-test.csv"), "stsbenchmark/stsbenchmark.tsv.gz"),
+    "STSBenchmark-dev": (str(STS_DIR / "STSBenchmark/sts-dev.csv"), "stsbenchmark/stsbenchmark.tsv.gz"),
     "SICKRelatedness": ("SentEval/data/downstream/SICK/SICK_test_annotated.txt", "SICK/SICK.txt"),
 }
 
@@ -142,7 +144,9 @@ def load_sts(root: Path, name: str) -> STSData:
     path = _first_existing(root, *_STS_FILES[name])
     if name == "SICKRelatedness":
         return STSData(readers.read_sick(path))
-    return STSData(readers.read_stsb_tsv_gz(path) if path.suffix == ".gz" else readers.read_stsb_csv(path))
+    split = "dev" if name.endswith("-dev") else "test"  # ITRA reports STS-B on both
+    read = readers.read_stsb_tsv_gz if path.suffix == ".gz" else readers.read_stsb_csv
+    return STSData(read(path, split))
 
 
 def _sts_names(root: Path) -> list[str]:

@@ -41,6 +41,17 @@ def test_sts_alternatives_and_claims(root, tmp_path):
     assert list(data.pairs) == ["MSRpar"] and len(data.pairs["MSRpar"].scores) == 4
 
 
+def test_stsb_dev_and_test_are_two_data_sets(tmp_path):
+    folder = tmp_path / ds.STS_DIR / "STSBenchmark"
+    folder.mkdir(parents=True)
+    for split, n in (("dev", 3), ("test", 2)):
+        (folder / f"sts-{split}.csv").write_text("".join(f"g\td\t2015\t{i}\t{i}.0\t{split}{i} a\tb\n" for i in range(n)))
+    assert ds.find_datasets("sts", tmp_path) == ["STSBenchmark", "STSBenchmark-dev"]
+    dev, test = (ds.load_dataset("sts", tmp_path, n).pairs for n in ("STSBenchmark-dev", "STSBenchmark"))
+    assert list(dev) == ["dev"] and dev["dev"].sentences1 == ["dev0 a", "dev1 a", "dev2 a"]
+    assert list(test) == ["test"] and test["test"].sentences1 == ["test0 a", "test1 a"]
+
+
 def test_missing_dataset_names_its_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="classification/nope"):
         ds.load_dataset("classification", tmp_path, "nope")

@@ -1,6 +1,6 @@
 """Readers for semantic textual similarity sets: SentEval STS12-16, STS-Benchmark, SICK-R.
 
-Each returns ``dict[subset, SentencePairs]``; single-subset sets use the subset name ``"test"``.
+Each returns ``dict[subset, SentencePairs]``; single-subset sets use their split's name (``"test"``, ``"dev"``).
 """
 from __future__ import annotations
 
@@ -56,20 +56,24 @@ def read_senteval_sts(folder: str | Path) -> dict[str, SentencePairs]:
 
 
 @names_file("STS-B file")
-def read_stsb_csv(path: str | Path) -> dict[str, SentencePairs]:
-    """STS-Benchmark ``sts-test.csv``: tab-separated, score in column 4, sentences in columns 5 and 6
-    (0-based; later columns, when present, are ignored)."""
+def read_stsb_csv(path: str | Path, split: str = "test") -> dict[str, SentencePairs]:
+    """STS-Benchmark ``sts-test.csv`` / ``sts-dev.csv`` (the file is the split; ``split`` names it):
+    tab-separated, score in column 4, sentences in columns 5 and 6 (0-based; later columns, when present,
+    are ignored)."""
     rows = [line.split("\t") for line in _lines(require_file(path, "STS-B file")) if line.strip()]
-    return {"test": SentencePairs([r[5] for r in rows], [r[6] for r in rows], [float(r[4]) for r in rows])}
+    return {split: SentencePairs([r[5] for r in rows], [r[6] for r in rows], [float(r[4]) for r in rows])}
 
 
 @names_file("STS-B file")
 def read_stsb_tsv_gz(path: str | Path, split: str = "test") -> dict[str, SentencePairs]:
     """sentence-transformers' ``stsbenchmark.tsv.gz``: header ``split genre dataset year sid score
-    sentence1 sentence2``; keeps the rows of ``split``."""
+    sentence1 sentence2``; keeps the rows of ``split`` (``train``, ``dev`` or ``test``). Raises ValueError
+    when no row is of ``split``."""
     with open_text(path, "STS-B file") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["split"] == split]
-    return {"test": SentencePairs([r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
+    if not rows:
+        raise ValueError(f"{path}: no row of split {split!r}")
+    return {split: SentencePairs([r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
                                   [float(r["score"]) for r in rows])}
 
 

@@ -43,6 +43,9 @@ def test_stsb_tsv_gz_filters_split(tmp_path):
                 "test\tmain-news\theadlines\t2015\t2\t3.5\tte a\tte b\n")
     out = read_stsb_tsv_gz(path)["test"]
     assert (out.sentences1, out.sentences2, list(out.scores)) == (["te a"], ["te b"], [3.5])
+    assert list(read_stsb_tsv_gz(path, "train")) == ["train"]
+    with pytest.raises(ValueError, match="stsbenchmark.tsv.gz: no row of split 'dev'"):
+        read_stsb_tsv_gz(path, "dev")
 
 
 def test_sick_annotated_and_full_file(tmp_path):

@@ -27,16 +27,25 @@ def write_year(folder, subsets):
         (folder / f"STS.gs.{name}.txt").write_text("".join(f"{g}\n" for g in gold))
 
 
-def test_spearman_per_subset_and_mean(tmp_path):
-    gold = {"A": [0.5, 1.0, "", 4.0, 3.0], "B": [1.0, 2.0, 3.0, 4.0]}
-    cos = {"A0": 0.1, "A1": 0.2, "A2": 0.9, "A3": 0.3, "A4": 0.5, "B0": 0.9, "B1": 0.8, "B2": 0.1, "B3": 0.2}
+def test_all_mean_and_wmean_over_subsets_of_different_sizes(tmp_path):
+    gold = {"A": [0.5, 1.0, "", 4.0, 3.0], "B": [1.0, 2.0, 3.0, 4.0, 5.0, 2.5]}
+    cos = {"A0": 0.1, "A1": 0.2, "A2": 0.9, "A3": 0.3, "A4": 0.5,
+           "B0": 0.9, "B1": 0.8, "B2": 0.1, "B3": 0.2, "B4": 0.4, "B5": 0.6}
     write_year(tmp_path / "STS12-en-test", gold)
     out = sentence_similarity(cosine_model(cos), read_senteval_sts(tmp_path / "STS12-en-test"), "STS12", batch_size=2)
-    ref_a = 100 * spearmanr([0.1, 0.2, 0.3, 0.5], [0.5, 1.0, 4.0, 3.0]).statistic  # empty gold line skipped
-    ref_b = 100 * spearmanr([0.9, 0.8, 0.1, 0.2], [1, 2, 3, 4]).statistic
-    assert out["sts/STS12/spearman_A"] == pytest.approx(ref_a)
-    assert out["sts/STS12/spearman_B"] == pytest.approx(ref_b)
-    assert out["sts/STS12/spearman"] == pytest.approx((ref_a + ref_b) / 2)
+    pred_a, gold_a = [0.1, 0.2, 0.3, 0.5], [0.5, 1.0, 4.0, 3.0]  # the empty gold line is skipped
+    pred_b, gold_b = [0.9, 0.8, 0.1, 0.2, 0.4, 0.6], [1, 2, 3, 4, 5, 2.5]
+    ref_a = 100 * spearmanr(pred_a, gold_a).statistic  # rank differences 0,0,1,-1: 1 - 6*2/(4*15) = 0.8
+    ref_b = 100 * spearmanr(pred_b, gold_b).statistic  # rank differences 5,3,-3,-3,-3,1: 1 - 6*62/(6*35) = -27/35
+    ref_all = 100 * spearmanr(pred_a + pred_b, gold_a + gold_b).statistic
+    assert out["sts/STS12/spearman_A"] == pytest.approx(ref_a) == pytest.approx(80.0)
+    assert out["sts/STS12/spearman_B"] == pytest.approx(ref_b) == pytest.approx(-2700 / 35)
+    assert out["sts/STS12/spearman_mean"] == pytest.approx((80 - 2700 / 35) / 2)
+    assert out["sts/STS12/spearman_wmean"] == pytest.approx((4 * 80 - 6 * 2700 / 35) / 10)  # weights: 4 and 6 pairs
+    assert out["sts/STS12/spearman_all"] == pytest.approx(ref_all)
+    assert out["sts/STS12/spearman"] == out["sts/STS12/spearman_all"]
+    # the three summaries really differ on this case, so the test tells them apart
+    assert len({round(out[f"sts/STS12/spearman_{s}"], 6) for s in ("all", "mean", "wmean")}) == 3
 
 
 def test_perfect_monotone_single_subset_is_100(tmp_path):
