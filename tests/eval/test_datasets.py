@@ -45,7 +45,8 @@ def test_stsb_dev_and_test_are_two_data_sets(tmp_path):
     folder = tmp_path / ds.STS_DIR / "STSBenchmark"
     folder.mkdir(parents=True)
     for split, n in (("dev", 3), ("test", 2)):
-        (folder / f"sts-{split}.csv").write_text("".join(f"g\td\t2015\t{i}\t{i}.0\t{split}{i} a\tb\n" for i in range(n)))
+        rows = [f"g\td\t2015\t{i}\t{i}.0\t{split}{i} a\tb\n" for i in range(n)]
+        (folder / f"sts-{split}.csv").write_text("".join(rows))
     assert ds.find_datasets("sts", tmp_path) == ["STSBenchmark", "STSBenchmark-dev"]
     dev, test = (ds.load_dataset("sts", tmp_path, n).pairs for n in ("STSBenchmark-dev", "STSBenchmark"))
     assert list(dev) == ["dev"] and dev["dev"].sentences1 == ["dev0 a", "dev1 a", "dev2 a"]
