@@ -61,7 +61,7 @@ class WorkItem:
     def failed(self, error: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> ItemResult:
         """The result of this item when it could not run (``error``: ``"ExcType: message"``)."""
         return ItemResult(self.spec.name, self.mode, self.shots, self.seed, self.spec.metric, error=error,
-                          seconds=seconds, cpu_seconds=cpu_seconds)
+                          seconds=seconds, cpu_seconds=cpu_seconds, protocol=self.options.protocol)
 
 
 @dataclass
@@ -84,6 +84,7 @@ class ItemResult:
     cpu_seconds: float = 0.0  # CPU time of the process over the item (all its threads)
     probs: np.ndarray | None = None
     error: str | None = None
+    protocol: str = ""
 
     @property
     def setting(self) -> str:
@@ -102,6 +103,22 @@ def parameter_counts(model: Any) -> dict[str, int]:
     return {"num_params": total, "num_visual_params": visual, "num_backbone_params": total}
 
 
+def training_images(labels: list[list[int]], num_classes: int, shots: int, seed: int,
+                    toolkit: bool) -> tuple[np.ndarray, bool]:
+    """(indices of the training images, whether the final fit merges train and validation).
+
+    Full shot: all images, in manifest order. k-shot: the few-shot sample; under the toolkit protocol in the
+    order it was drawn (its manifest order, which the first-20% validation split follows), and 1 shot is
+    drawn as 2 and trained without merging (``commands/linear_probe.py`` and ``finetune.py`` in
+    Elevater_Toolkit_IC: ``NUM_SAMPLES_PER_CLASS = 2``, ``MERGE_TRAIN_VAL_FINAL_RUN = False``).
+    """
+    if shots == FULL:
+        return np.arange(len(labels)), True
+    if toolkit and shots == 1:
+        return sample_few_shot(labels, num_classes, 2, seed, sort=False), False
+    return sample_few_shot(labels, num_classes, shots, seed, sort=not toolkit), True
+
+
 def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> ItemResult:
     """Load the item's data set, sample its training images, run its mode, score the test predictions.
 
@@ -114,11 +131,14 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
     try:
         splits = ("test",) if item.mode == "zeroshot" else ("train", "test")
         data = load_dataset(item.data_root, item.spec, splits)
-        train_index = None
+        train_index, merge_final, opts = None, True, item.options
         if item.mode != "zeroshot":
-            train_index = (np.arange(len(data.train)) if item.shots == FULL
-                           else sample_few_shot(data.train.labels, item.spec.num_classes, item.shots, item.seed))
-        out = MODES[item.mode](model, data, item.options, train_index=train_index, seed=item.seed, cache=cache)
+            train_index, merge_final = training_images(data.train.labels, item.spec.num_classes, item.shots,
+                                                       item.seed, opts.toolkit)
+        out = MODES[item.mode](model, data, opts, train_index=train_index, seed=item.seed, cache=cache,
+                               merge_final=merge_final)
+        if not merge_final:
+            out.hparams["note"] = "1 shot sampled as 2 per class; trained on the image not held out (toolkit)"
         metrics = score(item.spec.metric, data.test.targets, out.probs)
     except Exception as exc:  # noqa: BLE001 - reported per item; the other items keep their results
         return item.failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start, time.process_time() - cpu)
@@ -127,4 +147,5 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
                       num_classes=item.spec.num_classes, classnames_source=data.classnames_source,
                       hparams=out.hparams,
                       params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
-                      seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, probs=out.probs)
+                      seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, probs=out.probs,
+                      protocol=opts.protocol)
