@@ -38,11 +38,12 @@ import torch.nn.functional as F
 from raykd.eval.elevater.classifier import (FeatureInputs, FitConfig, ImageClassifier, ImageInputs, Inputs,
                                             LinearHead, SubsetInputs, fit_and_track, predict)
 from raykd.eval.elevater.metrics import get_metric
+from raykd.eval.elevater.knowledge import Knowledge, class_prompts
 from raykd.eval.elevater.preprocess import ImageTransform
 from raykd.eval.elevater.reader import ElevaterData
 from raykd.eval.elevater.sampling import sample_few_shot, split_train_val
 from raykd.eval.elevater.search import SearchSpace, search
-from raykd.eval.features import FeatureCache, extract_image_features, inference, model_device
+from raykd.eval.features import FeatureCache, extract_image_features, extract_text_features, inference, model_device
 from raykd.eval.tasks.zeroshot import zeroshot_classifier
 
 ZEROSHOT_LOGIT_SCALE = 100.0
@@ -55,7 +56,8 @@ class EvalOptions:
 
     ``lr`` / ``weight_decay`` are used with ``tune=False``. Search fits train ``epochs``; the final fit
     ``epochs + final_extra_epochs`` (the toolkit's ``END_EPOCH`` 10 and ``EXTRA_FINAL_TRAIN_EPOCH`` 40).
-    ``protocol``: ``toolkit`` | ``clean`` (module docstring); ``text_head``: None = the protocol's default.
+    ``protocol``: ``toolkit`` | ``clean`` (module docstring); ``text_head``: None = the protocol's default;
+    ``knowledge``: the knowledge-augmented prompts (:mod:`raykd.eval.elevater.knowledge`; default none).
     """
     tune: bool = True
     lr: float = 1e-3
@@ -69,6 +71,7 @@ class EvalOptions:
     num_threads: int | None = None  # torch intra-op threads inside an actor (None: leave as is)
     protocol: str = "toolkit"
     text_head: bool | None = None
+    knowledge: Knowledge = field(default_factory=Knowledge)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -97,6 +100,7 @@ class ModeOutput:
     trainable_params: int = 0
     n_train: int = 0
     hparams: dict[str, Any] = field(default_factory=dict)
+    head_dim: int = 0  # the width of the trained head's input (0: no trained head)
 
 
 def image_transform(model: Any, data: ElevaterData, opts: EvalOptions) -> ImageTransform | None:
@@ -112,8 +116,15 @@ def _feature_key(data: ElevaterData, split: str, transform: ImageTransform | Non
 
 
 def class_weights(model: Any, data: ElevaterData, opts: EvalOptions) -> torch.Tensor:
-    """Zero-shot class embeddings ``[D, C]`` of ``data``'s class names and templates."""
-    return zeroshot_classifier(model, data.classnames, data.spec.templates, opts.feature_batch_size)
+    """Zero-shot class embeddings ``[D, C]`` of ``data``'s class names and templates, with its knowledge
+    texts when it has them: per class the mean of its L2-normalised prompt embeddings, renormalised."""
+    if not data.knowledge:
+        return zeroshot_classifier(model, data.classnames, data.spec.templates, opts.feature_batch_size)
+    prompts = class_prompts(data.classnames, data.spec.templates, data.knowledge)
+    feats = extract_text_features(model, [p for texts in prompts for p in texts], opts.feature_batch_size,
+                                  project=True, normalize=True)
+    per_class = torch.split(feats, [len(texts) for texts in prompts])
+    return F.normalize(torch.stack([f.mean(dim=0) for f in per_class]), dim=-1).T.contiguous()
 
 
 # ---------------------------------------------------------------------------------------------- zero-shot
@@ -218,7 +229,7 @@ def run_linear_probe(model: Any, data: ElevaterData, opts: EvalOptions, *, train
 
     out = _train_and_predict(make, FeatureInputs(train_x), pool.targets, pool.labels, FeatureInputs(test_x), data,
                              opts, seed, device, _search_index(data, pool.labels, full, seed, opts), merge_final)
-    out.hparams["text_head"] = init is not None
+    out.hparams["text_head"], out.head_dim = init is not None, dim
     return out
 
 
@@ -240,7 +251,7 @@ def run_finetune(model: Any, data: ElevaterData, opts: EvalOptions, *, train_ind
     out = _train_and_predict(make, inputs, pool.targets, pool.labels,
                              ImageInputs(data.test.images, spec, transform=transform), data, opts, seed, device,
                              _search_index(data, pool.labels, full, seed, opts), merge_final)
-    out.hparams["text_head"] = init is not None
+    out.hparams["text_head"], out.head_dim = init is not None, dim
     return out
 
 
