@@ -20,10 +20,12 @@ Two protocols (``EvalOptions.protocol``):
   manifest order; the final fit scores the test set after every epoch and reports (and submits) the best
   epoch; 1 shot is sampled as 2 and trained on the one not held out, without merging train and val; the
   linear head starts at the text encoder's class embeddings (``INIT_HEAD_WITH_TEXT_ENCODER``, ``run.sh``'s
-  default; ``text_head=False`` turns it off).
+  default; ``text_head=False`` turns it off); the linear probe's BatchNorm keeps running statistics with
+  momentum 0.1, as the toolkit's ``BatchNorm1d``.
 - ``clean``: raykd's choices: bilinear batched preprocessing; 5 warm-up epochs and a cosine decay; a random
   validation split; the last epoch of the final fit is reported (no test-set selection); 1 shot as asked;
-  a randomly initialised head unless ``text_head=True``.
+  a randomly initialised head unless ``text_head=True``; the linear probe's BatchNorm uses the exact
+  statistics of the (fixed) features.
 """
 from __future__ import annotations
 
@@ -223,9 +225,10 @@ def run_linear_probe(model: Any, data: ElevaterData, opts: EvalOptions, *, train
     test_x = extract_image_features(model, data.test.images, bs, project=True, normalize=False,
                                     cache=cache, key=_feature_key(data, "test", transform), transform=transform)
     dim, init = train_x.shape[1], _head_init(model, data, opts)
+    momentum = 0.1 if opts.toolkit else None  # the toolkit's BatchNorm1d default; clean: exact feature statistics
 
     def make() -> torch.nn.Module:
-        return LinearHead(dim, data.spec.num_classes, bn_momentum=None, init_weight=init)
+        return LinearHead(dim, data.spec.num_classes, bn_momentum=momentum, init_weight=init)
 
     out = _train_and_predict(make, FeatureInputs(train_x), pool.targets, pool.labels, FeatureInputs(test_x), data,
                              opts, seed, device, _search_index(data, pool.labels, full, seed, opts), merge_final)
