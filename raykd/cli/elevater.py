@@ -3,7 +3,8 @@
     raykd eval elevater --checkpoint RUN_OR_CHECKPOINT --data-root DIR [--datasets cifar-10,dtd ...]
         [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
         [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25]
-        [--serial] [--out DIR]
+        [--serial] [--out DIR] [--protocol toolkit|clean] [--text-head | --no-text-head]
+        [--knowledge wiki|wordnet|wordnet_path] [--gpt3-knowledge N]
 
 Parses the arguments and calls :func:`raykd.eval.elevater.run.run_elevater` (what runs, and what it writes,
 is described there).
@@ -28,6 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", nargs="+", default=["zeroshot"], help="zeroshot, linear_probe, finetune (several: comma)")
     p.add_argument("--shots", nargs="+", default=["5"], help="images per class: 5, 20, 50, full (default 5)")
     p.add_argument("--seeds", nargs="+", default=None, help="few-shot sampling seeds (default 0,1,2; full-shot: 0)")
+    p.add_argument("--protocol", choices=("toolkit", "clean"), default="toolkit",
+                   help="toolkit (default): as Elevater_Toolkit_IC (constant LR, best test epoch reported, first-20%% "
+                        "validation split, 1 shot as 2, bicubic, text-initialised head); clean: warm-up + cosine, "
+                        "last epoch, random split")
+    p.add_argument("--text-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="start the trained head at the text encoder's class embeddings (default: on under "
+                        "--protocol toolkit, off under clean)")
+    p.add_argument("--knowledge", choices=("wiki", "wordnet", "wordnet_path"), default=None,
+                   help="knowledge-augmented prompts from <data-root>/knowledge/external/<dataset>_knowledge.tsv "
+                        "(the toolkit's resources/knowledge): Wiktionary or WordNet definitions, or WordNet paths")
+    p.add_argument("--gpt3-knowledge", type=int, default=0, metavar="N",
+                   help="also append the first N GPT-3 texts of <data-root>/knowledge/gpt3/GPT3_<dataset>.tsv")
     p.add_argument("--no-tuning", action="store_true", help="skip the lr x weight-decay search; use --lr / --wd")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate with --no-tuning (default 1e-3)")
     p.add_argument("--wd", type=float, default=0.316, help="weight decay with --no-tuning (default 0.316)")

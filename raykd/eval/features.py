@@ -78,10 +78,14 @@ def _load_rgb(item: Any) -> np.ndarray:
     return np.asarray(item.convert("RGB"))
 
 
-def _image_batch(images: Any, start: int, stop: int, spec: Any) -> torch.Tensor:
-    """Rows [start, stop) of ``images`` as a preprocessed float batch ``[B, 3, S, S]``."""
+def _image_batch(images: Any, start: int, stop: int, spec: Any,
+                 transform: Callable[[list[np.ndarray]], torch.Tensor] | None = None) -> torch.Tensor:
+    """Rows [start, stop) of ``images`` as a preprocessed float batch ``[B, 3, S, S]`` (``transform``: uint8
+    RGB arrays -> that batch, instead of the model's eval transform)."""
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         return images[start:stop]
+    if transform is not None:
+        return transform([_load_rgb(item) for item in images[start:stop]])
     if isinstance(images, (np.ndarray, torch.Tensor)):
         return preprocess_uint8(torch.as_tensor(images[start:stop]), spec)
     return preprocess_uint8([_load_rgb(item) for item in images[start:stop]], spec)
@@ -130,10 +134,12 @@ def _cached(cache: FeatureCache | None, key: tuple | None, num_rows: int,
 # ---------------------------------------------------------------------------------------------- extraction
 def extract_image_features(model: Any, images: Any, batch_size: int = 256, project: bool = True,
                            normalize: bool = True, *, cache: FeatureCache | None = None,
-                           key: tuple | None = None) -> torch.Tensor:
+                           key: tuple | None = None,
+                           transform: Callable[[list[np.ndarray]], torch.Tensor] | None = None) -> torch.Tensor:
     """Encode ``N`` images -> float32 CPU ``[N, D]`` (``D`` = backbone width when ``project=False``).
 
-    ``key`` = ``(dataset, split)`` names the images in ``cache``; both or neither.
+    ``key`` = ``(dataset, split)`` names the images in ``cache``; both or neither. ``transform`` replaces
+    the model's eval transform (uint8 RGB arrays -> ``[B, 3, S, S]``); put what tells it apart in ``key``.
     Raises FileNotFoundError for a missing image path.
     """
     num = len(images)
@@ -142,7 +148,7 @@ def extract_image_features(model: Any, images: Any, batch_size: int = 256, proje
         device, spec, out = model_device(model), getattr(model, "image_spec", None), []
         with inference(model), _progress(num, "image features") as bar:
             for start in range(0, num, batch_size):
-                batch = _image_batch(images, start, min(start + batch_size, num), spec).to(device)
+                batch = _image_batch(images, start, min(start + batch_size, num), spec, transform).to(device)
                 out.append(model.encode_image(batch, project=project, normalize=False).float().cpu())
                 bar.update(batch.shape[0])
         return torch.cat(out) if out else torch.empty(0, 0)

@@ -111,13 +111,14 @@ def write_clip_benchmark_json(results: Mapping[str, Any], out_dir: str | Path, m
 
 
 # ---------------------------------------------------------------------------------------------- ELEVATER
-ROW_FIELDS = ("dataset", "setting", "mode", "shots", "seed", "metric", "value", "n_train", "n_test", "lr",
-              "weight_decay", "searched", "seconds", "cpu_seconds", "error")
+ROW_FIELDS = ("dataset", "setting", "protocol", "mode", "shots", "seed", "metric", "value", "n_train", "n_test",
+              "lr", "weight_decay", "searched", "seconds", "cpu_seconds", "error")
 
 
 def row(result: ItemResult) -> dict[str, Any]:
     """ELEVATER: one item as a flat dict (the CSV row; the JSON row adds all metrics, hyper-parameters, counts)."""
-    return {"dataset": result.dataset, "setting": result.setting, "mode": result.mode, "shots": result.shots,
+    return {"dataset": result.dataset, "setting": result.setting, "protocol": result.protocol,
+            "mode": result.mode, "shots": result.shots,
             "seed": result.seed, "metric": result.metric, "value": result.value, "n_train": result.n_train,
             "n_test": result.n_test, "lr": result.hparams.get("lr"), "weight_decay": result.hparams.get("weight_decay"),
             "searched": result.hparams.get("searched"), "seconds": round(result.seconds, 3),
@@ -138,7 +139,7 @@ def summarise(results: Sequence[ItemResult]) -> list[dict[str, Any]]:
         ok = [r for r in group if r.ok]
         values = [r.value for r in ok]
         out.append({
-            "dataset": dataset, "setting": setting, "metric": group[0].metric,
+            "dataset": dataset, "setting": setting, "protocol": group[0].protocol, "metric": group[0].metric,
             "mean": float(np.mean(values)) if values else float("nan"),
             "std": float(np.std(values)) if values else float("nan"),
             "seeds": [r.seed for r in ok], "failed_seeds": [r.seed for r in group if not r.ok],
@@ -156,15 +157,18 @@ def flat_metrics(summary: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 def format_elevater_table(summary: Sequence[dict[str, Any]]) -> str:
     """ELEVATER: a fixed-width text table, one line per data set x setting (of :func:`summarise`)."""
-    header = ("dataset", "setting", "metric", "value", "seeds", "n_test", "time")
+    header = ("dataset", "setting", "protocol", "metric", "value", "seeds", "n_test", "time")
     lines = []
     for s in summary:
+        protocol = s.get("protocol") or "-"
         if not s["seeds"]:
-            lines.append((s["dataset"], s["setting"], s["metric"], "FAILED", "-", "-", f"{s['seconds']:.1f}s"))
+            lines.append((s["dataset"], s["setting"], protocol, s["metric"], "FAILED", "-", "-",
+                          f"{s['seconds']:.1f}s"))
             continue
         value = f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if len(s["seeds"]) > 1 else "")
         seeds = ",".join(map(str, s["seeds"])) + (f" (failed {s['failed_seeds']})" if s["failed_seeds"] else "")
-        lines.append((s["dataset"], s["setting"], s["metric"], value, seeds, str(s["n_test"]), f"{s['seconds']:.1f}s"))
+        lines.append((s["dataset"], s["setting"], protocol, s["metric"], value, seeds, str(s["n_test"]),
+                      f"{s['seconds']:.1f}s"))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     text = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (header, *lines)]
     errors = [f"  {s['dataset']} {s['setting']}: {s['error']}" for s in summary if s["error"]]

@@ -39,7 +39,8 @@ class ElevaterDataset:
     the prompt templates, in label order; ``None`` means they are read from the label map (``labels.txt``,
     or the COCO json's categories) when the data set is loaded. ``search_shots``: for full-shot runs, tune
     hyper-parameters on a k-shot subset and train the final classifier on everything (ELEVATER does this
-    for patch-camelyon).
+    for patch-camelyon). ``center_crop=False`` (kitti-distance) resizes the whole image to the input square
+    instead of resizing its shorter side and cropping the centre.
     """
 
     name: str
@@ -58,6 +59,7 @@ class ElevaterDataset:
     search_shots: int | None = None
     num_test: int | None = None  # the manifest's test-set size (informational)
     builtin: str | None = None  # the raykd built-in set whose images this is written from
+    center_crop: bool = True  # the toolkit's DATASET.CENTER_CROP: False resizes the whole image to a square
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:

@@ -5,14 +5,19 @@ Root folders, index files, zips, label maps and sizes follow ELEVATER's dataset 
 (``vision_datasets.json`` in Elevater_Toolkit_IC); metrics follow its data-set configs. Prompt templates and
 the class names typed out below are those of the toolkit's ``prompts.py`` (taken from the OpenAI CLIP
 repository's ``data/prompts.md``), in the toolkit's label order -- note that ELEVATER's cifar-100 order is
-not alphabetical and its fer-2013 order is not FER's original one. For the long lists (caltech-101,
-fgvc-aircraft, food-101, oxford flowers and pets, stanford-cars) the class names are read from the data
-set's ``labels.txt`` when it is loaded (underscores become spaces).
+not alphabetical and its fer-2013 order is not FER's original one. The long lists (caltech-101,
+fgvc-aircraft, food-101, oxford flowers and pets, stanford-cars, imagenet-1k) are in ``classnames``. As in
+the toolkit, no ELEVATER set takes its prompt names from ``labels.txt``.
+
+imagenet-1k is the optional 21st set (test only; ``ELEVATER_21``). kitti-distance is resized whole, without
+a centre crop (its config's ``DATASET.CENTER_CROP: false``; ``vision_benchmark/resources/datasets/``).
 """
 from __future__ import annotations
 
 from raykd.data.synthetic import BUILTIN_SETS
 from raykd.eval.elevater._registry import ElevaterDataset, SplitFiles, register_dataset
+from raykd.eval.elevater.classnames import (CALTECH101, FGVC_AIRCRAFT, FLOWERS102, FOOD101, IMAGENET,
+                                            IMAGENET_TEMPLATES, OXFORD_PETS, STANFORD_CARS)
 from raykd.eval.templates import CIFAR_TEMPLATES
 
 
@@ -173,7 +178,7 @@ _ROOT = "classification/"
 register_dataset(ElevaterDataset(
     "caltech-101", _ROOT + "caltech_101_20211007", 102, "mean-per-class", CALTECH101_TEMPLATES,
     train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "test.zip"),
-    aliases=("caltech101",), num_test=6084))
+    classnames=CALTECH101, aliases=("caltech101",), num_test=6084))
 register_dataset(ElevaterDataset(
     "cifar-10", _ROOT + "cifar_10_20211007", 10, "accuracy", CIFAR_TEMPLATES,
     train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"),
@@ -202,11 +207,11 @@ register_dataset(ElevaterDataset(
     "fgvc-aircraft-2013b-variants102", _ROOT + "fgvc_aircraft_2013b_variants102_20211007", 100, "mean-per-class",
     ("a photo of a {}, a type of aircraft.", "a photo of the {}, a type of aircraft."),
     train=_iris("train.txt", "train.zip"), val=_iris("val.txt", "val.zip"), test=_iris("test.txt", "test.zip"),
-    aliases=("fgvc-aircraft-2013b", "fgvc-aircraft"), num_test=3333))
+    classnames=FGVC_AIRCRAFT, aliases=("fgvc-aircraft-2013b", "fgvc-aircraft"), num_test=3333))
 register_dataset(ElevaterDataset(
     "food-101", _ROOT + "food_101_20211007", 101, "accuracy", ("a photo of {}, a type of food.",),
     train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"),
-    aliases=("food101",), num_test=25250))
+    classnames=FOOD101, aliases=("food101",), num_test=25250))
 register_dataset(ElevaterDataset(
     "gtsrb", _ROOT + "gtsrb_20210923", 43, "accuracy", GTSRB_TEMPLATES, labelmap="labelmap.txt",
     train=_iris("train.txt", "train.zip"), val=_iris("val.txt", "val.zip"),
@@ -218,7 +223,7 @@ register_dataset(ElevaterDataset(
 register_dataset(ElevaterDataset(
     "kitti-distance", _ROOT + "kitti_distance_20210923", 4, "accuracy", ("{}",), labelmap=None, format="coco",
     train=_iris("train_meta.json", "train_images.zip"), val=_iris("validation_meta.json", "validation_images.zip"),
-    test=_iris("test_meta.json", "test_images.zip"), classnames=KITTI, num_test=711))
+    test=_iris("test_meta.json", "test_images.zip"), classnames=KITTI, num_test=711, center_crop=False))
 register_dataset(ElevaterDataset(
     "mnist", _ROOT + "mnist_20211008", 10, "accuracy", ('a photo of the number: "{}".',),
     train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"), classnames=MNIST, num_test=10000))
@@ -226,11 +231,12 @@ register_dataset(ElevaterDataset(
     "oxford-flower-102", _ROOT + "oxford_flower_102_20211007", 102, "mean-per-class",
     ("a photo of a {}, a type of flower.",),
     train=_iris("train.txt", "train.zip"), val=_iris("val.txt", "val.zip"), test=_iris("test.txt", "test.zip"),
-    aliases=("flower102", "flowers102"), num_test=6149))
+    classnames=FLOWERS102, aliases=("flower102", "flowers102"), num_test=6149))
 register_dataset(ElevaterDataset(
     "oxford-iiit-pets", _ROOT + "oxford_iiit_pets_20211007", 37, "mean-per-class",
     ("a photo of a {}, a type of pet.",),
-    train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"), aliases=("pets",), num_test=3669))
+    train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"), classnames=OXFORD_PETS,
+    aliases=("pets",), num_test=3669))
 register_dataset(ElevaterDataset(
     "patch-camelyon", _ROOT + "patch_camelyon_20211007", 2, "accuracy", ("this is a photo of {}",),
     train=_iris("train.txt", "train.zip"), val=_iris("val.txt", "validation.zip"), test=_iris("test.txt", "test.zip"),
@@ -248,7 +254,7 @@ register_dataset(ElevaterDataset(
 register_dataset(ElevaterDataset(
     "stanford-cars", _ROOT + "stanford_cars_20211007", 196, "accuracy", STANFORD_CARS_TEMPLATES,
     train=_iris("train.txt", "train.zip"), test=_iris("test.txt", "val.zip"),
-    aliases=("stanfordcar", "stanfordcars"), num_test=8041))
+    classnames=STANFORD_CARS, aliases=("stanfordcar", "stanfordcars"), num_test=8041))
 register_dataset(ElevaterDataset(
     "voc-2007-classification", _ROOT + "voc2007_20211007", 20, "11point_mAP", ("a photo of a {}.",),
     train=_iris("train_ic.txt", "train.zip"), val=_iris("val_ic.txt", "train.zip"),
@@ -260,6 +266,12 @@ ELEVATER_20 = tuple(n for n in (
     "fgvc-aircraft-2013b-variants102", "food-101", "gtsrb", "hateful-memes", "kitti-distance", "mnist",
     "oxford-flower-102", "oxford-iiit-pets", "patch-camelyon", "rendered-sst2", "resisc45_clip", "stanford-cars",
     "voc-2007-classification"))
+
+register_dataset(ElevaterDataset(  # the optional 21st set: test only (the manifest's train split has 0 images)
+    "imagenet-1k", _ROOT + "imagenet_1k_20220105", 1000, "accuracy", IMAGENET_TEMPLATES, labelmap=None,
+    format="coco", train=_iris("train.json", "train_images.zip"), test=_iris("val.json", "val_images.zip"),
+    classnames=IMAGENET, aliases=("imagenet", "imagenet1k"), num_test=50000))
+ELEVATER_21 = (*ELEVATER_20, "imagenet-1k")
 
 
 # ---------------------------------------------------------------------------------------------- built-ins

@@ -5,8 +5,13 @@ through a parameter-free ``BatchNorm1d`` (``USE_CHANNEL_BN``) and one ``Linear``
 entropy (binary cross entropy on multi-hot targets for multi-label sets); predictions are the softmax of
 the logits (for multi-label sets too, as the toolkit submits them). Linear probing trains the head on
 cached features; fine-tuning trains a copy of the image tower (+ its projection head) with it, end to end.
-The optimiser is SGD with momentum, with a linear warmup and a cosine decay over ``epochs``
-(:func:`raykd.schedules.lr_factor`); a batch of one is skipped (BatchNorm).
+The optimiser is SGD with momentum; its learning rate is constant (``schedule="constant"``: the toolkit's
+default empty ``TRAIN.SCHEDULE``, ``adjust_learning_rate`` in ``full_model_finetune.py``) or has a linear
+warmup and a cosine decay over ``epochs`` (``"cosine"``, protocol ``clean``: :func:`raykd.schedules.lr_factor`);
+a batch of one is skipped (BatchNorm).
+
+``init_weight`` ``[C, D]`` (the toolkit's ``INIT_HEAD_WITH_TEXT_ENCODER``) starts the linear layer at the
+text encoder's class embeddings with a zero bias, as the toolkit's ``Classifier`` does.
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ from raykd.models.copying import independent_copy
 from raykd.schedules import lr_factor
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass
 class FitConfig:
     lr: float = 1e-3
@@ -35,6 +43,11 @@ class FitConfig:
     multilabel: bool = False
     momentum: float = 0.9
     warmup_epochs: int = 5
+    schedule: str = "cosine"  # "constant" | "cosine"
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose from {SCHEDULES}")
 
 
 class LinearHead(nn.Module):
@@ -44,10 +57,18 @@ class LinearHead(nn.Module):
     which is what linear probing trains on); fine-tuning uses BatchNorm's default 0.1.
     """
 
-    def __init__(self, dim: int, num_classes: int, bn_momentum: float | None = 0.1):
+    def __init__(self, dim: int, num_classes: int, bn_momentum: float | None = 0.1,
+                 init_weight: torch.Tensor | None = None):
         super().__init__()
         self.norm = nn.BatchNorm1d(dim, affine=False, momentum=bn_momentum)
         self.linear = nn.Linear(dim, num_classes)
+        if init_weight is not None:
+            if tuple(init_weight.shape) != (num_classes, dim):
+                raise ValueError(f"head initialisation of shape {tuple(init_weight.shape)}, the head is "
+                                 f"{(num_classes, dim)}")
+            with torch.no_grad():
+                self.linear.weight.copy_(init_weight)
+                self.linear.bias.zero_()
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.linear(self.norm(feats))
@@ -59,11 +80,11 @@ class ImageClassifier(nn.Module):
     The copy has every parameter trainable, whatever the tower's lock in the dual encoder.
     """
 
-    def __init__(self, model: Any, dim: int, num_classes: int):
+    def __init__(self, model: Any, dim: int, num_classes: int, init_weight: torch.Tensor | None = None):
         super().__init__()
         self.tower = independent_copy(model.image).requires_grad_(True)  # a compiled tower's copy would call the original
         self.proj = independent_copy(model.image_head).requires_grad_(True)
-        self.head = LinearHead(dim, num_classes)
+        self.head = LinearHead(dim, num_classes, init_weight=init_weight)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.proj(self.tower(images)))
@@ -106,13 +127,16 @@ class SubsetInputs(Inputs):
 
 class ImageInputs(Inputs):
     """Images (anything indexable by a list of ints into uint8 arrays, e.g. ``ZipImages``) preprocessed with
-    the model's eval transform; kept in memory once preprocessed when they fit in ``cache_bytes``."""
+    ``transform`` (uint8 arrays -> ``[B, 3, S, S]``; default the model's eval transform); kept in memory once
+    preprocessed when they fit in ``cache_bytes``."""
 
-    def __init__(self, images: Any, spec: Any, cache_bytes: int = 1 << 30):
+    def __init__(self, images: Any, spec: Any, cache_bytes: int = 1 << 30,
+                 transform: Callable[[list[np.ndarray]], torch.Tensor] | None = None):
         self.images, self.spec = images, spec
+        self.transform = transform or functools.partial(preprocess_uint8, spec=spec)
         self._cache: torch.Tensor | None = None
         if len(images) * 3 * spec.size * spec.size * 4 <= cache_bytes:
-            self._cache = torch.cat([preprocess_uint8(images[list(range(s, min(s + 256, len(images))))], spec)
+            self._cache = torch.cat([self.transform(images[list(range(s, min(s + 256, len(images))))])
                                      for s in range(0, len(images), 256)]) if len(images) else None
 
     def __len__(self) -> int:
@@ -121,7 +145,7 @@ class ImageInputs(Inputs):
     def batch(self, index: np.ndarray, device: torch.device) -> torch.Tensor:
         if self._cache is not None:
             return self._cache[torch.as_tensor(index)].to(device)
-        return preprocess_uint8(self.images[[int(i) for i in index]], self.spec).to(device)
+        return self.transform(self.images[[int(i) for i in index]]).to(device)
 
 
 # ---------------------------------------------------------------------------------------------- train, predict
@@ -139,7 +163,7 @@ def train(module: nn.Module, inputs: Inputs, targets: np.ndarray, cfg: FitConfig
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     per_epoch = -(-len(inputs) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(
+    sched = None if cfg.schedule == "constant" else torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(
         lr_factor, warmup_steps=min(cfg.warmup_epochs, cfg.epochs // 2) * per_epoch,
         total_steps=max(1, cfg.epochs * per_epoch)))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -154,7 +178,8 @@ def train(module: nn.Module, inputs: Inputs, targets: np.ndarray, cfg: FitConfig
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                sched.step()
+                if sched is not None:
+                    sched.step()
             if on_epoch is not None:
                 on_epoch(epoch)
     return module
@@ -171,23 +196,41 @@ def predict(module: nn.Module, inputs: Inputs, device: torch.device, batch_size:
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
-def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_targets: np.ndarray, cfg: FitConfig,
-                  device: torch.device, val: tuple[Inputs, np.ndarray, Callable] | None = None
-                  ) -> tuple[nn.Module, float]:
-    """Train a fresh ``make()``; with ``val = (inputs, targets, score_fn(targets, probs) -> float)`` the
-    validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``).
-    A fit that diverges (non-finite validation probabilities at any epoch) scores 0. Without ``val`` the
-    score is NaN."""
-    scores: list[float] = []
+@dataclass
+class Fit:
+    """A trained module; with validation, its best score, the epoch (0-based) that first reached it and,
+    when kept, that epoch's validation probabilities."""
+    module: nn.Module
+    score: float = float("nan")
+    epoch: int | None = None
+    probs: np.ndarray | None = None
+    scores: list[float] | None = None
 
-    def on_epoch(_: int) -> None:
-        if val is not None:
-            probs = predict(module, val[0], device)
-            value = val[2](val[1], probs) if np.isfinite(probs).all() else float("nan")
-            scores.append(value)
+
+def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_targets: np.ndarray, cfg: FitConfig,
+                  device: torch.device, val: tuple[Inputs, np.ndarray, Callable] | None = None,
+                  keep_probs: bool = False) -> Fit:
+    """Train a fresh ``make()``; with ``val = (inputs, targets, score_fn(targets, probs) -> float)`` the
+    validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``
+    in ``train_task``, ``full_model_finetune.py``), with the first epoch that reached it and, with
+    ``keep_probs``, that epoch's probabilities (the toolkit's ``best_logits``). A fit that diverges
+    (non-finite validation probabilities at any epoch) scores 0. Without ``val`` the score is NaN."""
+    scores: list[float] = []
+    best: dict[str, Any] = {}
+
+    def on_epoch(epoch: int) -> None:
+        if val is None:
+            return
+        probs = predict(module, val[0], device)
+        value = val[2](val[1], probs) if np.isfinite(probs).all() else float("nan")
+        if not best or value > best["score"]:
+            best.update(score=value, epoch=epoch, probs=probs if keep_probs else None)
+        scores.append(value)
 
     module = make()
     train(module, train_inputs, train_targets, cfg, device, on_epoch)
     if not scores:
-        return module, float("nan")
-    return module, (max(scores) if np.isfinite(scores).all() else 0.0)
+        return Fit(module)
+    if not np.isfinite(scores).all():
+        return Fit(module, 0.0, scores=scores)
+    return Fit(module, best["score"], best["epoch"], best["probs"], scores)

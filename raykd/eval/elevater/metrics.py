@@ -1,24 +1,29 @@
 """ELEVATER's four metrics on predicted probabilities ``[N, C]``, as its toolkit computes them
-(``vision_benchmark/evaluation/metric.py`` over the ``vision-evaluation`` package):
+(Elevater_Toolkit_IC ``vision_benchmark/evaluation/metric.py`` over ``vision-evaluation`` 0.2.9, the version
+its ``requirements.txt`` pins: microsoft/vision-evaluation ``vision_evaluation/evaluators.py``):
 
-- ``accuracy``: top-1 accuracy;
-- ``mean-per-class``: recall averaged over the classes present in the labels (scikit-learn's balanced
-  accuracy of the arg-max);
-- ``11point_mAP`` (multi-label, ``targets`` multi-hot ``[N, C]``): per class, the precision interpolated at
-  the 11 recall levels 0, 0.1, ..., 1 (the highest precision at a recall >= that level, on scikit-learn's
-  precision-recall curve), averaged over the levels, then over the classes (Everingham et al., 2010, "The
-  PASCAL Visual Object Classes (VOC) Challenge", sec. 4.2). The curve ends at (recall 0, precision 1), so
-  the level-0 term is always 1, as in ``vision-evaluation``; classes without a positive are skipped;
+- ``accuracy``: top-1 accuracy of the arg-max (``TopKAccuracyEvaluator(1)``: ``np.argmax``, first of ties);
+- ``mean-per-class``: ``BalancedAccuracyScoreEvaluator``: the columns of classes without a test label are
+  dropped first (``MemorizingEverythingEvaluator.calculate_score``), then scikit-learn's balanced accuracy of
+  the arg-max over the remaining columns;
+- ``11point_mAP`` (multi-label, ``targets`` multi-hot ``[N, C]``): ``MeanAveragePrecisionNPointsEvaluator``:
+  per class, walk the recall levels ``linspace(1, 0, 11)`` from 1 down to 0 along scikit-learn's
+  precision-recall curve (recall decreasing), keeping the running maximum of the precision of every point
+  whose recall is >= the level; average those 11 values, then the classes with a positive. (Levels from
+  ``linspace(0, 1, 11)`` would sit a hair above 0.3, 0.6 and 0.7 and miss points exactly at those recalls.)
+  The curve ends at (recall 0, precision 1), so the level-0 term is always 1;
 - ``roc_auc`` (binary): area under the ROC curve of the positive class's probability (column 1).
 
-Accuracy and mean-per-class come from :func:`raykd.eval.metrics.classification_metrics`.
+vision-evaluation itself is not a dependency (it pulls opencv, pycocotools and pycocoevalcap); its formulas
+are reproduced here and the tests hold them to hand-computed cases. ``score`` adds ``top1`` / ``top5`` /
+``mean_per_class_recall`` from :func:`raykd.eval.metrics.classification_metrics` for multi-class sets.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, precision_recall_curve, roc_auc_score
 
 from raykd.eval.metrics import classification_metrics
 
@@ -28,10 +33,16 @@ def _as_numpy(array) -> np.ndarray:
 
 
 def interpolated_average_precision(targets: np.ndarray, scores: np.ndarray, n_points: int = 11) -> float:
-    """n-point interpolated AP of one class: binary ``targets [N]``, ``scores [N]``."""
-    precision, recall, _ = precision_recall_curve(targets, scores)
-    levels = np.linspace(0.0, 1.0, n_points)
-    return float(np.mean([precision[recall >= t].max() for t in levels]))
+    """n-point interpolated AP of one class: binary ``targets [N]``, ``scores [N]`` (vision-evaluation's
+    ``MeanAveragePrecisionNPointsEvaluator._per_class_calc``, line for line)."""
+    precision, recall, _ = precision_recall_curve(targets, scores)  # recall decreasing, ends at (0, 1)
+    total, at, running = 0.0, 0, 0.0
+    for level in np.linspace(1, 0, n_points, endpoint=True).tolist():
+        while at < len(recall) and level <= recall[at]:
+            running = max(running, precision[at])
+            at += 1
+        total += running
+    return float(total / n_points)
 
 
 def map_11_points(targets, probs) -> float:
@@ -58,11 +69,16 @@ def roc_auc(targets, probs) -> float:
 
 
 def accuracy(targets, probs) -> float:
-    return float(classification_metrics(probs, targets)["top1"])
+    targets, probs = _as_numpy(targets), _as_numpy(probs)
+    return float(np.mean(np.argmax(probs, axis=1) == targets)) if len(targets) else 0.0
 
 
 def mean_per_class(targets, probs) -> float:
-    return float(classification_metrics(probs, targets)["mean_per_class_recall"])
+    """Balanced accuracy over the classes present in ``targets``, the arg-max taken over their columns only."""
+    targets, probs = _as_numpy(targets).astype(np.int64), _as_numpy(probs)
+    present = np.unique(targets)
+    preds = present[np.argmax(probs[:, present], axis=1)]
+    return float(balanced_accuracy_score(targets, preds))
 
 
 METRIC_FNS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {

@@ -176,6 +176,7 @@ class ElevaterData:
     classnames: list[str]
     classnames_source: str
     splits: dict[str, ElevaterSplit]
+    knowledge: dict[str, list[str]] | None = None  # class name -> knowledge texts for the prompts (``knowledge``)
 
     @property
     def train(self) -> ElevaterSplit:

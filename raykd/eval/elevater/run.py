@@ -21,6 +21,7 @@ from raykd.eval.elevater import catalogue
 from raykd.eval.elevater._registry import get_dataset
 from raykd.eval.elevater.builtin import ensure_written
 from raykd.eval.elevater.journal import Journal, item_key
+from raykd.eval.elevater.knowledge import Knowledge
 from raykd.eval.elevater.modes import MODES, EvalOptions
 from raykd.eval.elevater.reader import check_files
 from raykd.eval.elevater.search import SearchSpace, parse_grid
@@ -93,7 +94,9 @@ def make_options(args: argparse.Namespace) -> EvalOptions:
     return EvalOptions(tune=not args.no_tuning, lr=args.lr, weight_decay=args.wd, epochs=args.epochs,
                        final_extra_epochs=args.final_extra_epochs, batch_size=args.batch_size,
                        feature_batch_size=args.feature_batch_size, space=space,
-                       num_threads=None if args.serial else max(1, int(args.cpus_per_actor)))
+                       num_threads=None if args.serial else max(1, int(args.cpus_per_actor)),
+                       protocol=args.protocol, text_head=args.text_head,
+                       knowledge=Knowledge(args.knowledge, args.gpt3_knowledge))
 
 
 def _seeds(mode: str, shots: int, seeds: list[int] | None) -> list[int]:
@@ -177,7 +180,9 @@ def run_elevater(args: argparse.Namespace) -> int:
         raise ValueError("--resume needs --out: the folder whose finished items to keep")
     out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
     journal = Journal(out, {"checkpoint": str(args.checkpoint), "weights": args.weights,
-                            "data_root": str(args.data_root)}, resume=args.resume)
+                            "data_root": str(args.data_root), "protocol": args.protocol,
+                            "text_head": args.text_head, "knowledge": args.knowledge,
+                            "gpt3_knowledge": args.gpt3_knowledge}, resume=args.resume)
     order = {item_key(i.spec.name, i.setting, i.seed): n for n, i in enumerate(items)}
     items, results = journal.split(items)
     if results:
@@ -204,6 +209,7 @@ def run_elevater(args: argparse.Namespace) -> int:
     model_name = args.model_name or Path(args.checkpoint).resolve().name
     paths = write_elevater_outputs(out, results, model_name, predictions=not args.no_predictions,
                                    extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
+                                          "protocol": args.protocol,
                                           "wall_seconds": round(wall, 3), "serial": args.serial})
     print(format_elevater_table(summarise(results)))
     print(f"results: {paths['json']} and {paths['csv']}" + "".join(

@@ -6,8 +6,13 @@ log grid over ``[1e-6, 1e6]``: first the 7 coarse points (every 16th, the decade
 a refinement around the best index with steps 8, 4, 2, 1 (its left and right neighbours at that distance,
 clipped to the grid). The learning rate with the best validation score wins, with its weight decay. Scores
 are compared strictly (the first of equal scores is kept); a trial that raises or scores NaN counts as 0.
-Two departures from the toolkit: the refinement scores the neighbour it names (the initial release always
-re-scored the left one), and the starting point is the first grid point rather than the last.
+The refinement scores the neighbour it names (the toolkit's default ``TRAIN.WD_SEARCH_LEFT: False``; the
+initial release always re-scored the left one).
+
+``start="toolkit"`` starts as the toolkit does: the weight-decay peak at the last grid point with score 0,
+the best learning rate 0 with weight decay 0 and score 0, so a score must beat 0 to count (when none does,
+the result is lr 0, weight decay 0, as the toolkit's). ``start="first"`` (protocol ``clean``) starts from
+the first grid point and the first learning rate with score -inf.
 """
 from __future__ import annotations
 
@@ -62,8 +67,11 @@ def _safe(evaluate: Callable[[float, float], float], lr: float, wd: float) -> fl
     return value if np.isfinite(value) else 0.0
 
 
+STARTS = ("toolkit", "first")
+
+
 def search_weight_decay(evaluate: Callable[[float, float], float], lr: float, space: SearchSpace,
-                        trials: list[tuple[float, float, float]]) -> tuple[float, float]:
+                        trials: list[tuple[float, float, float]], start: str = "first") -> tuple[float, float]:
     """(best weight decay, its score) for one learning rate: coarse grid, then refinement."""
     grid, memo = space.wd_grid, {}
 
@@ -73,7 +81,7 @@ def search_weight_decay(evaluate: Callable[[float, float], float], lr: float, sp
             trials.append((lr, float(grid[idx]), memo[idx]))
         return memo[idx]
 
-    peak_idx, peak = space.coarse_indices[0], -np.inf
+    peak_idx, peak = (len(grid) - 1, 0.0) if start == "toolkit" else (space.coarse_indices[0], -np.inf)
     for idx in space.coarse_indices:
         if score(idx) > peak:
             peak_idx, peak = idx, score(idx)
@@ -87,13 +95,18 @@ def search_weight_decay(evaluate: Callable[[float, float], float], lr: float, sp
     return float(grid[peak_idx]), float(peak)
 
 
-def search(evaluate: Callable[[float, float], float], space: SearchSpace | None = None) -> SearchResult:
-    """Search ``space`` for the (lr, weight decay) maximising ``evaluate(lr, wd)`` (a validation score)."""
+def search(evaluate: Callable[[float, float], float], space: SearchSpace | None = None,
+           start: str = "first") -> SearchResult:
+    """Search ``space`` for the (lr, weight decay) maximising ``evaluate(lr, wd)`` (a validation score),
+    starting as ``start`` says (module docstring)."""
+    if start not in STARTS:
+        raise ValueError(f"unknown search start {start!r}; choose from {STARTS}")
     space = space or SearchSpace()
     trials: list[tuple[float, float, float]] = []
-    best = SearchResult(space.lrs[0], float(space.wd_grid[0]), -np.inf, trials)
+    best = (SearchResult(0.0, 0.0, 0.0, trials) if start == "toolkit"
+            else SearchResult(space.lrs[0], float(space.wd_grid[0]), -np.inf, trials))
     for lr in space.lrs:
-        wd, value = search_weight_decay(evaluate, float(lr), space, trials)
+        wd, value = search_weight_decay(evaluate, float(lr), space, trials, start)
         if value > best.score:
             best.lr, best.weight_decay, best.score = float(lr), wd, value
     return best

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from raykd.eval.elevater._registry import ElevaterDataset
+from raykd.eval.elevater._registry import ElevaterDataset, get_dataset
+from raykd.eval.elevater.catalogue import ELEVATER_20
+from raykd.eval.elevater.knowledge import read_knowledge
 from raykd.eval.elevater.metrics import score
 from raykd.eval.elevater.modes import MODES, EvalOptions
 from raykd.eval.elevater.reader import load_dataset
@@ -61,7 +63,7 @@ class WorkItem:
     def failed(self, error: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> ItemResult:
         """The result of this item when it could not run (``error``: ``"ExcType: message"``)."""
         return ItemResult(self.spec.name, self.mode, self.shots, self.seed, self.spec.metric, error=error,
-                          seconds=seconds, cpu_seconds=cpu_seconds)
+                          seconds=seconds, cpu_seconds=cpu_seconds, protocol=self.options.protocol)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class ItemResult:
     cpu_seconds: float = 0.0  # CPU time of the process over the item (all its threads)
     probs: np.ndarray | None = None
     error: str | None = None
+    protocol: str = ""
 
     @property
     def setting(self) -> str:
@@ -94,12 +97,37 @@ class ItemResult:
         return self.error is None
 
 
-def parameter_counts(model: Any) -> dict[str, int]:
-    """ELEVATER's model statistics: all parameters, and those of the image tower with its head."""
+def average_head_classes() -> float:
+    """The mean number of classes of the 20 ELEVATER sets (the submission readme's ``average(#cls_ds1, ...)``)."""
+    return float(np.mean([get_dataset(name).num_classes for name in ELEVATER_20]))
+
+
+def parameter_counts(model: Any, head_dim: int = 0) -> dict[str, int]:
+    """ELEVATER's model statistics (Elevater_Toolkit_IC ``submission_file_readme.md``): ``num_backbone_params``
+    all parameters of the pre-trained model, ``num_visual_params`` its image tower with its head, and
+    ``num_params`` = ``num_backbone_params`` + ``head_dim`` x the average class count of the 20 sets (the
+    "average head"; ``head_dim`` 0 for zero-shot, whose head is the text encoder, as in the readme's example)."""
     total = sum(p.numel() for p in model.parameters())
     visual = sum(p.numel() for name in ("image", "image_head") if hasattr(model, name)
                  for p in getattr(model, name).parameters())
-    return {"num_params": total, "num_visual_params": visual, "num_backbone_params": total}
+    return {"num_params": total + int(round(head_dim * average_head_classes())), "num_visual_params": visual,
+            "num_backbone_params": total}
+
+
+def training_images(labels: list[list[int]], num_classes: int, shots: int, seed: int,
+                    toolkit: bool) -> tuple[np.ndarray, bool]:
+    """(indices of the training images, whether the final fit merges train and validation).
+
+    Full shot: all images, in manifest order. k-shot: the few-shot sample; under the toolkit protocol in the
+    order it was drawn (its manifest order, which the first-20% validation split follows), and 1 shot is
+    drawn as 2 and trained without merging (``commands/linear_probe.py`` and ``finetune.py`` in
+    Elevater_Toolkit_IC: ``NUM_SAMPLES_PER_CLASS = 2``, ``MERGE_TRAIN_VAL_FINAL_RUN = False``).
+    """
+    if shots == FULL:
+        return np.arange(len(labels)), True
+    if toolkit and shots == 1:
+        return sample_few_shot(labels, num_classes, 2, seed, sort=False), False
+    return sample_few_shot(labels, num_classes, shots, seed, sort=not toolkit), True
 
 
 def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> ItemResult:
@@ -114,11 +142,20 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
     try:
         splits = ("test",) if item.mode == "zeroshot" else ("train", "test")
         data = load_dataset(item.data_root, item.spec, splits)
-        train_index = None
+        if item.options.knowledge.used:
+            data.knowledge = read_knowledge(item.data_root, item.spec.name, item.options.knowledge)
+        train_index, merge_final, opts = None, True, item.options
         if item.mode != "zeroshot":
-            train_index = (np.arange(len(data.train)) if item.shots == FULL
-                           else sample_few_shot(data.train.labels, item.spec.num_classes, item.shots, item.seed))
-        out = MODES[item.mode](model, data, item.options, train_index=train_index, seed=item.seed, cache=cache)
+            train_index, merge_final = training_images(data.train.labels, item.spec.num_classes, item.shots,
+                                                       item.seed, opts.toolkit)
+        out = MODES[item.mode](model, data, opts, train_index=train_index, seed=item.seed, cache=cache,
+                               merge_final=merge_final)
+        if not merge_final:
+            out.hparams["note"] = "1 shot sampled as 2 per class; trained on the image not held out (toolkit)"
+        if data.knowledge is not None:
+            covered = sum(name in data.knowledge for name in data.classnames)
+            out.hparams["knowledge"] = {"source": opts.knowledge.source, "gpt3": opts.knowledge.gpt3,
+                                        "classes_with_knowledge": covered}
         metrics = score(item.spec.metric, data.test.targets, out.probs)
     except Exception as exc:  # noqa: BLE001 - reported per item; the other items keep their results
         return item.failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start, time.process_time() - cpu)
@@ -126,5 +163,6 @@ def run_item(model: Any, item: WorkItem, cache: FeatureCache | None = None) -> I
                       value=metrics[item.spec.metric], metrics=metrics, n_train=out.n_train, n_test=len(data.test),
                       num_classes=item.spec.num_classes, classnames_source=data.classnames_source,
                       hparams=out.hparams,
-                      params=parameter_counts(model) | {"num_trainable_params": out.trainable_params},
-                      seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, probs=out.probs)
+                      params=parameter_counts(model, out.head_dim) | {"num_trainable_params": out.trainable_params},
+                      seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu, probs=out.probs,
+                      protocol=opts.protocol)

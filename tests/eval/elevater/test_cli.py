@@ -70,8 +70,8 @@ def test_ray_end_to_end_two_actors(ray_session, tiny_checkpoint, builtin_cache, 
     assert "mnist zeroshot: FAILED FileNotFoundError" in text and "mnist_20211008/labels.txt" in text
     table = text[text.index("dataset  "):]
     lines = {line.split()[0]: line.split() for line in table.splitlines()[1:4]}
-    assert lines["shapes"][:3] == ["shapes", "zeroshot", "accuracy"] and 0 <= float(lines["shapes"][3]) <= 1
-    assert lines["digits"][5] == "360" and lines["mnist"][3] == "FAILED"
+    assert lines["shapes"][:4] == ["shapes", "zeroshot", "toolkit", "accuracy"] and 0 <= float(lines["shapes"][4]) <= 1
+    assert lines["digits"][6] == "360" and lines["mnist"][4] == "FAILED"
     doc = json.loads((out / "results.json").read_text())
     assert set(doc["metrics"]) == {"elevater_zeroshot/shapes/accuracy", "elevater_zeroshot/digits/accuracy"}
     assert list(doc["errors"]) == ["mnist zeroshot seed 0"]
@@ -121,6 +121,28 @@ def test_resume_keeps_finished_items_and_runs_the_rest(tiny_checkpoint, builtin_
     assert {(r["dataset"], r["setting"]): r["value"] for r in rows if r["dataset"] == "digits"} == first
     back = read_submission(out / "submission" / "linear_probe_2shot" / "all_predictions.zip")
     assert set(back) == {"digits", "shapes"}
+
+
+@pytest.mark.parametrize("protocol", ["toolkit", "clean"])
+def test_each_protocol_is_named_in_the_table_csv_and_json(tiny_checkpoint, builtin_data_root, tmp_path, capsys,
+                                                          protocol):
+    out = tmp_path / "out"
+    code = run("--checkpoint", tiny_checkpoint, "--data-root", builtin_data_root, "--datasets", "digits",
+               "--mode", "zeroshot,linear_probe", "--shots", "1", "--seeds", "0", "--no-tuning", "--epochs", 1,
+               "--final-extra-epochs", 1, "--serial", "--out", out, *(["--protocol", protocol] * (protocol == "clean")))
+    text = capsys.readouterr().out
+    assert code == 0, text
+    table = text[text.index("dataset  "):].splitlines()
+    assert table[0].split()[:3] == ["dataset", "setting", "protocol"]
+    assert [line.split()[:3] for line in table[1:3]] == [["digits", "zeroshot", protocol],
+                                                         ["digits", "linear_probe_1shot", protocol]]
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["protocol"] for r in rows] == [protocol, protocol]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["protocol"] == protocol and {r["protocol"] for r in doc["rows"] + doc["summary"]} == {protocol}
+    probe = doc["rows"][1]
+    assert probe["hparams"]["text_head"] == (protocol == "toolkit")
+    assert probe["n_train"] == 10  # 1 per class either way: toolkit draws 2 and holds one out
 
 
 def test_resume_without_out_is_a_clear_error(tiny_checkpoint, builtin_data_root, capsys):

@@ -112,7 +112,10 @@ def test_label_map_checks(tmp_path):
     with pytest.raises(ValueError, match="another order"):
         resolve_classnames(cifar, shuffled)
     names, source = resolve_classnames(get_dataset("food-101"), [f"dish_{i}_x" for i in range(101)])
-    assert names[0] == "dish 0 x" and source == "labels.txt"
+    assert names[0] == "apple pie" and source == "registry"  # the toolkit's class_map, never labels.txt
+    names, source = resolve_classnames(get_dataset("shapes"),
+                                       [f"shape_{i}" for i in range(get_dataset("shapes").num_classes)])
+    assert names[0] == "shape 0" and source == "labels.txt"  # a set without registry names: underscores to spaces
 
 
 def test_bad_index_lines(tmp_path):

@@ -1,17 +1,43 @@
-"""The registry: ELEVATER's 20 data sets with their ids, metrics, class names and templates."""
+"""The registry: ELEVATER's 20 data sets (and imagenet-1k, the optional 21st) with their ids, metrics, class
+names and templates; class names as in the toolkit's ``class_map`` (Elevater_Toolkit_IC
+``vision_benchmark/datasets/prompts.py``)."""
 import pytest
 
 from raykd.eval.elevater import ElevaterDataset, get_dataset, list_datasets, register_dataset
 from raykd.eval.elevater._registry import SplitFiles
-from raykd.eval.elevater.catalogue import ELEVATER_20
+from raykd.eval.elevater.catalogue import ELEVATER_20, ELEVATER_21
 
 MEAN_PER_CLASS = {"caltech-101", "fgvc-aircraft-2013b-variants102", "oxford-flower-102", "oxford-iiit-pets"}
-FROM_LABELS_TXT = MEAN_PER_CLASS | {"food-101", "stanford-cars"}
 
 
 def test_the_twenty_elevater_ids():
-    assert list_datasets(builtin=False) == list(ELEVATER_20) and len(ELEVATER_20) == 20
-    assert set(list_datasets(builtin=True)) == {"shapes", "digits"}
+    assert list_datasets(builtin=False) == list(ELEVATER_21) and len(ELEVATER_20) == 20
+    assert ELEVATER_21[-1] == "imagenet-1k" and set(list_datasets(builtin=True)) == {"shapes", "digits"}
+
+
+@pytest.mark.parametrize("name, count, first, last", [
+    ("caltech-101", 102, "accordion", "yin and yang symbol"),
+    ("fgvc-aircraft-2013b-variants102", 100, "707-320", "Yak-42"),
+    ("food-101", 101, "apple pie", "waffles"),
+    ("oxford-flower-102", 102, "pink primrose", "blackberry lily"),
+    ("oxford-iiit-pets", 37, "Abyssinian", "yorkshire terrier"),
+    ("stanford-cars", 196, "Acura Integra Type R 2001", "Volvo XC90 SUV 2007"),
+    ("imagenet-1k", 1000, "tench", "toilet paper"),
+])
+def test_class_names_typed_in_from_the_toolkits_class_map(name, count, first, last):
+    names = get_dataset(name).classnames
+    assert (len(names), names[0], names[-1]) == (count, first, last)
+    assert get_dataset(name).classnames_source == "registry"
+
+
+def test_caltech_names_are_the_toolkits_not_labels_txt():
+    names = get_dataset("caltech-101").classnames
+    assert {"side of a car", "centered face", "snoopy (cartoon beagle)"} <= set(names)
+
+
+def test_kitti_keeps_the_whole_frame():
+    assert get_dataset("kitti-distance").center_crop is False
+    assert all(get_dataset(n).center_crop for n in ELEVATER_21 if n != "kitti-distance")
 
 
 @pytest.mark.parametrize("name", list_datasets())
@@ -23,9 +49,10 @@ def test_every_registered_dataset(name):
     assert spec.root_folder.startswith("classification/") and all("{}" in t for t in spec.templates)
     assert spec.multilabel == (name == "voc-2007-classification")
     if spec.classnames is not None:
-        assert len(spec.classnames) == spec.num_classes and len(set(spec.classnames)) == spec.num_classes
+        repeated = 2 if name == "imagenet-1k" else 0  # the toolkit's list has "missile" and "sunglasses" twice
+        assert len(spec.classnames) == spec.num_classes and len(set(spec.classnames)) == spec.num_classes - repeated
     assert (spec.classnames_source in ("labels.txt", "labelmap.txt")) == (spec.classnames is None)
-    assert (spec.classnames is None) == (name in FROM_LABELS_TXT or spec.builtin is not None)
+    assert (spec.classnames is None) == (spec.builtin is not None)
     assert spec.train.index and spec.test.index and spec.test.zips
 
 
