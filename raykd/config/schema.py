@@ -247,6 +247,7 @@ class EvalConfig:
     SECTIONS = "tasks"  # `raykd.config.loading`: the keys that are not fields are sections of this mapping
 
     during_training: bool = True  # false: no evaluation during training, whatever the tasks say
+    before_training: bool = False  # true: also run every task enabled during training at step 0, before training
     data_root: str = ""  # '' -> the evaluation view of data.builtin (raykd.eval.builtin); else a data root
     datasets: list = field(default_factory=list)  # names under data_root; empty: data.builtin, or all present
     batch_size: int = 256  # feature-extraction batch

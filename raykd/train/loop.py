@@ -46,7 +46,7 @@ class LoopContext:
     # report(metrics, checkpoint_dir or None); every rank calls it at the same points
     report: Callable[[dict, Optional[str]], None] = lambda metrics, checkpoint_dir: None
     wrap_model: Callable[[nn.Module], nn.Module] = lambda module: module
-    evaluate: Optional[Callable[[DualEncoder, int], dict]] = None  # rank 0 only, end of epoch
+    evaluate: Optional[Callable[[DualEncoder, int], dict]] = None  # rank 0 only, end of epoch (-1: before training)
     extra_metrics: Callable[[], dict] = dict  # e.g. skipped-sample counts from the data pipeline
 
 
@@ -223,6 +223,8 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
     t = cfg.train
     last: dict = {}
     meter = Meter()
+    if cfg.eval.before_training and step == 0:  # a fresh run's starting point (epoch -1: every task is due)
+        _report(cfg, ctx, c, meter, 0, 0, 0, _evaluate(cfg, ctx, c, -1), save=False)
     for epoch in range(start_epoch, t.epochs):
         c.model.train()
         batches_done, tick = 0, time.perf_counter()
@@ -283,7 +285,8 @@ def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
 
 
 def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
-    """Rank 0's evaluation after `epoch`; the evaluator decides which tasks are due (raykd.train.evaluation)."""
+    """Rank 0's evaluation after `epoch` (-1: before training); the evaluator decides which tasks are due
+    (raykd.train.evaluation)."""
     if ctx.evaluate is None or ctx.rank != 0:
         return {}
     return ctx.evaluate(evaluation_model(c.model, c.ema, c.initial_state, cfg.optim.wise_ft_alpha), epoch)
