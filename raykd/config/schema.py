@@ -220,6 +220,9 @@ class TrainConfig:
     num_checkpoints_to_keep: int = 2
     max_failures: int = 0
     torch_threads: int = 0  # intra-op threads per worker; 0 lets raykd pick from cpus_per_worker
+    # a checkpoint (or run) directory whose weights a fresh run starts from: new optimiser, schedule and step 0
+    # (`raykd train --init-from`; raykd.train.checkpoint.init_from); a run resumed from its own checkpoint ignores it
+    init_from: str = ""
 
     def check(self) -> None:
         """Raise ValueError when there is no worker or no sample per batch."""

@@ -206,20 +206,35 @@ def _average_batchnorm_stats(c: Components) -> None:
         average_batchnorm_stats(c.ema.module)
 
 
-def _resume(c: Components, ctx: LoopContext) -> tuple[int, int, int]:
-    """(step, epoch, batches_done) from the latest checkpoint, or zeros."""
+def _resume(cfg: Config, c: Components, ctx: LoopContext) -> tuple[int, int, int]:
+    """(step, epoch, batches_done) from the latest checkpoint, or zeros (from `train.init_from`'s weights)."""
     state = ctx.load_checkpoint()
     if state is None:
+        if cfg.train.init_from:
+            _init_from(cfg, c)
         return 0, 0, 0
     ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler,
                  ema=c.ema)
     return state["step"], state["epoch"], state["batches_done"]
 
 
+def _init_from(cfg: Config, c: Components) -> None:
+    """`train.init_from`: the checkpoint's weights (raykd.train.checkpoint.init_from); the optimiser, schedule and
+    position stay fresh, and the EMA and WiSE-FT's initial weights start from the loaded ones."""
+    config = config_to_dict(cfg)
+    with_loss = ckpt.init_from(ckpt.read_init_state(cfg.train.init_from, config), config, model=c.model, loss=c.loss)
+    if c.ema is not None:
+        c.ema.load_state_dict(c.model.state_dict())
+    if c.initial_state is not None:
+        c.initial_state = snapshot(c.model)
+    print(f"[raykd] initialised from {cfg.train.init_from} (model weights{', loss state' if with_loss else ''}; "
+          "fresh optimiser, schedule and step count)", flush=True)
+
+
 def run_training(cfg: Config, ctx: LoopContext) -> dict:
     """Train for `cfg.train.epochs` (or `max_steps`); returns the last reported metrics."""
     c = setup(cfg, ctx)
-    step, start_epoch, skip = _resume(c, ctx)
+    step, start_epoch, skip = _resume(cfg, c, ctx)
     t = cfg.train
     last: dict = {}
     meter = Meter()
