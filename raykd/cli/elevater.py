@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/elevater-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="keep the items --out already finished (after a killed driver) and run only the rest")
-    p.add_argument("--model-name", default=None, help="model name in the submission (default: checkpoint folder, recipe or spec)")
+    p.add_argument("--model-name", default=None,
+                   help="model name in the submission (default: checkpoint folder, recipe or spec)")
     p.add_argument("--no-predictions", action="store_true", help="do not write prediction files / submission zips")
     return p
 

@@ -1,8 +1,10 @@
-"""`raykd eval ...` (tasks on a checkpoint, a recipe's model or a model spec: `raykd eval --help`) and `raykd eval elevater ...` (the ELEVATER suite:
+"""`raykd eval ...` (tasks on a checkpoint, a recipe's model or a model spec: `raykd eval --help`) and
+`raykd eval elevater ...` (the ELEVATER suite:
 `raykd eval elevater --help`). Both parse their own arguments and call the library: :mod:`raykd.eval.run` (what
 runs and what it writes) and :mod:`raykd.eval.elevater.run`.
 
-    raykd eval --checkpoint PATH | --run-dir DIR | --recipe RECIPE [--set K=V ...] | --model SPEC  [--tasks all|image|text|zeroshot,linear,...]
+    raykd eval --checkpoint PATH | --run-dir DIR | --recipe RECIPE [--set K=V ...] | --model SPEC
+               [--tasks all|image|text|zeroshot,linear,...]
                [--data-root DIR] [--datasets a,b] [--out DIR] [--clip-benchmark [DIR]] [--model-name NAME]
                [--option TASK.KEY=VALUE ...] [--batch-size N] [--device auto|cpu|cuda[:i]] [--threads N] [--ray]
 """
@@ -32,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="all", help="comma-separated task names, or all | image | text (default all)")
     p.add_argument("--data-root", default="", help="evaluation data root (default: the built-in cache)")
     p.add_argument("--datasets", default="", help="comma-separated data set names (default: all found)")
-    p.add_argument("--out", default="", help="output folder (default <run-dir>/eval/step-<step>, <checkpoint>/eval or runs/eval-<model>-<time>)")
+    p.add_argument("--out", default="", help="output folder (default <run-dir>/eval/step-<step>, <checkpoint>/eval "
+                                             "or runs/eval-<model>-<time>)")
     p.add_argument("--clip-benchmark", nargs="?", const="", default=None, metavar="DIR",
                    help="also write CLIP_benchmark JSON per (data set, task) to DIR (default <out>/clip_benchmark)")
     p.add_argument("--model-name", default="",

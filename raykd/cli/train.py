@@ -1,4 +1,4 @@
-"""`raykd train RECIPE [--set k=v ...] [--run-dir DIR] [--resume | --resume-from CHECKPOINT | --init-from CHECKPOINT]`."""
+"""`raykd train RECIPE [--set k=v ...] [--run-dir DIR] [--resume | --resume-from CKPT | --init-from CKPT]`."""
 from __future__ import annotations
 
 from raykd.cli._common import add_recipe_args

@@ -11,9 +11,9 @@ skipped, with the reason.
 Writes ``<out>/results.json`` (``{"checkpoint", "source", "random_weights", "weights", "step", "epoch", "model",
 "data_root", "device", "tasks", "datasets", "wall_s", "metrics", "skipped", "errors"}``; ``checkpoint``, ``step``
 and ``epoch`` are null for a recipe or spec, whose ``model`` is the source's label); ``<out>`` defaults to
-``<run-dir>/eval/step-<step>``, ``<checkpoint>/eval`` or ``runs/eval-<model>-<time>``. With ``--run-dir`` it also appends ``{"step", "epoch",
-"metrics"}`` to the run's ``results.jsonl``, as training does. ``--clip-benchmark`` writes one
-CLIP_benchmark-style JSON per (data set, task) (:mod:`raykd.eval.results`). Prints progress (stderr) and a
+``<run-dir>/eval/step-<step>``, ``<checkpoint>/eval`` or ``runs/eval-<model>-<time>``. With ``--run-dir`` it also
+appends ``{"step", "epoch", "metrics"}`` to the run's ``results.jsonl``, as training does. ``--clip-benchmark``
+writes one CLIP_benchmark-style JSON per (data set, task) (:mod:`raykd.eval.results`). Prints progress (stderr) and a
 table (stdout). Exit status 0, or 1 when a task failed; user errors raise ValueError / FileNotFoundError
 (``raykd.cli`` prints them and exits 2).
 """
@@ -130,7 +130,7 @@ def fit_tasks(tasks: list[str], spec: str, modalities: tuple[str, ...], label: s
     return [t for t in tasks if t not in missing], reasons
 
 
-def _describe(source: ModelSource) -> tuple[int | None, int | None, Any]:
+def _step_epoch_config(source: ModelSource) -> tuple[int | None, int | None, Any]:
     """(step, epoch, Config or None) of a checkpoint; (None, None, the recipe's Config or None) otherwise."""
     if source.checkpoint:
         return checkpoint_info(find_checkpoint(source.checkpoint))
@@ -144,7 +144,7 @@ def run_eval(args: argparse.Namespace) -> int:
     options = parse_options(args.option, tasks)
     datasets = [s.strip() for s in args.datasets.split(",") if s.strip()] or None
     device = pick_device(args.device)
-    step, epoch, cfg = _describe(source)
+    step, epoch, cfg = _step_epoch_config(source)
     start = time.perf_counter()
     root = resolve_data_root(args.data_root, cfg.data.builtin_root if cfg else "", datasets)
     groups, skipped = plan_or_fail(tasks, root, datasets, "--datasets")
