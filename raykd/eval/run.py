@@ -38,7 +38,7 @@ from raykd.eval.planning import Groups, parse_options, plan_or_fail, resolve_tas
 from raykd.eval.results import format_table, write_eval_outputs
 from raykd.eval.tasks import get_task
 from raykd.models.checkpoint import checkpoint_info, find_checkpoint
-from raykd.models.sources import ModelSource, source_from_args
+from raykd.models.sources import ARTICLE, ModelSource, source_from_args
 
 
 def pick_device(spec: str) -> torch.device:
@@ -115,18 +115,16 @@ def run_ray(source: ModelSource, groups: Groups, root: Path, options: dict, batc
     return results
 
 
-_A = {"image": "an image", "text": "a text"}
-
-
 def fit_tasks(tasks: list[str], spec: str, modalities: tuple[str, ...], label: str) -> tuple[list[str], dict]:
     """(the tasks a model with towers ``modalities`` can run, ``{task: reason}`` for the others). Under ``--tasks``
     ``all`` the others are skipped; named ones raise ValueError naming the task and the tower it needs."""
     missing = {t: get_task(t).modality for t in tasks if get_task(t).modality not in modalities}
+    has = " and ".join(modalities)
     named = [t for t in missing if spec.strip() != "all"]
     if named:
-        raise ValueError(f"--tasks {named[0]}: needs a model with {_A[missing[named[0]]]} tower, and {label} has "
-                         f"only {' and '.join(modalities)}: choose --tasks {' or '.join(modalities)}")
-    reasons = {t: f"needs {_A[m]} tower; {label} has only {' and '.join(modalities)}" for t, m in missing.items()}
+        raise ValueError(f"--tasks {named[0]}: needs a model with {ARTICLE[missing[named[0]]]} tower, and {label} "
+                         f"has only {has}: choose --tasks {' or '.join(modalities)}")
+    reasons = {t: f"needs {ARTICLE[m]} tower; {label} has only {has}" for t, m in missing.items()}
     return [t for t in tasks if t not in missing], reasons
 
 

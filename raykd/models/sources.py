@@ -27,6 +27,7 @@ from raykd.models.heads import build_head
 from raykd.models.towers import Tower, build_tower, list_builders
 
 MODALITIES = ("image", "text")
+ARTICLE = {"image": "an image", "text": "a text"}
 SPEC_HELP = ("BUILDER:NAME[:PRETRAINED], e.g. openclip:ViT-B-32:openai (two towers), sbert:PATH (text only), "
              "torchvision:resnet50:DEFAULT (image only)")
 # Builders whose `name` is itself a trained model (a hub id or a directory), unless an inline model_config
@@ -50,7 +51,7 @@ class OneTowerEncoder(nn.Module):
 
     def _tower(self, modality: str) -> tuple[nn.Module, nn.Module]:
         if modality != self.modality:
-            raise MissingTowerError(f"{self.label} is a {self.modality}-only model: it has no {modality} tower")
+            raise MissingTowerError(f"{self.label} is {ARTICLE[self.modality]}-only model: it has no {modality} tower")
         return getattr(self, modality), getattr(self, f"{modality}_head")
 
     @property
@@ -167,7 +168,7 @@ class ModelSource:
             if not _pretrained(tower):
                 parts.append(f"model.{m} ({tower.builder} {tower.name or 'inline model_config'})")
             if not (tower.head.n_layers == 0 and tower.head.identity_if_possible):
-                parts.append(f"model.{m}.head (n_layers={tower.head.n_layers})")
+                parts.append(f"model.{m}.head (a projection the recipe trains)")
         return parts
 
     def warning(self) -> str:
@@ -175,8 +176,7 @@ class ModelSource:
         parts = self.random_parts()
         if not parts:
             return ""
-        return (f"WARNING: {self.label}: random weights in {', '.join(parts)} (no pretrained weights; a recipe's "
-                "heads are trained, not pretrained): these numbers measure an untrained model")
+        return f"WARNING: {self.label}: random weights in {', '.join(parts)}: these numbers measure an untrained model"
 
     def __call__(self) -> nn.Module:
         if self.checkpoint:
@@ -190,8 +190,11 @@ def source_from_args(args) -> ModelSource:
     """The source named by parsed `raykd eval` / `raykd eval elevater` arguments: `--checkpoint` or `--run-dir`
     (with `--weights`), `--recipe` (with `--set`) or `--model`."""
     checkpoint = getattr(args, "run_dir", None) or getattr(args, "checkpoint", None) or ""
+    recipe = getattr(args, "recipe", None) or ""
+    if recipe and Path(recipe).is_file():  # a file, not a packaged recipe's name: Ray actors may run elsewhere
+        recipe = str(Path(recipe).resolve())
     return ModelSource(checkpoint=str(checkpoint), weights=getattr(args, "weights", "auto"),
-                       recipe=getattr(args, "recipe", None) or "", overrides=tuple(getattr(args, "overrides", ())),
+                       recipe=recipe, overrides=tuple(getattr(args, "overrides", ())),
                        spec=getattr(args, "model", None) or "")
 
 

@@ -71,7 +71,8 @@ def test_recipe_with_the_minilm_teacher_reports_sts_and_warns_about_its_random_i
     assert code == 0, err
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["model"] == f"recipe:{recipe}"
-    assert record["random_weights"] == ["model.image (openclip inline model_config)", "model.image.head (n_layers=1)"]
+    assert record["random_weights"] == ["model.image (openclip inline model_config)",
+                                        "model.image.head (a projection the recipe trains)"]
     assert "WARNING" in err and "random weights in model.image" in err
     # the teacher's head is the identity: the recipe's model encodes text as MiniLM does
     assert record["metrics"]["sts/STSBenchmark/spearman"] == pytest.approx(reference_spearman(), abs=1e-6)

