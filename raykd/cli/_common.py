@@ -18,6 +18,7 @@ def add_model_source_args(parser: argparse.ArgumentParser, group) -> None:
     (`raykd.models.sources.ModelSource`)."""
     group.add_argument("--recipe", help="evaluate the model this recipe builds: its pretrained weights, random "
                                         "where it has none (a warning says so); no training")
-    group.add_argument("--model", help="evaluate a model without a recipe: BUILDER:NAME[:PRETRAINED], e.g. "
-                                       "openclip:ViT-B-32:openai (two towers), sbert:PATH (text only)")
+    group.add_argument("--model", metavar="SPEC",
+                       help="evaluate a model without a recipe: BUILDER:NAME[:PRETRAINED], e.g. "
+                            "openclip:ViT-B-32:openai (two towers), sbert:PATH (text only)")
     add_overrides(parser, "with --recipe: override a config key, e.g. --set model.image.pretrained=openai")
