@@ -1,6 +1,7 @@
 """``raykd eval elevater``: evaluate a checkpoint on ELEVATER data sets in parallel, on Ray actors.
 
-    raykd eval elevater --checkpoint RUN_OR_CHECKPOINT --data-root DIR [--datasets cifar-10,dtd ...]
+    raykd eval elevater --checkpoint RUN_OR_CHECKPOINT | --recipe RECIPE [--set K=V] | --model SPEC
+        [--data-root DIR] [--datasets cifar-10,dtd ...]
         [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
         [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25]
         [--serial] [--out DIR] [--protocol toolkit|clean] [--text-head | --no-text-head]
@@ -14,15 +15,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+from raykd.cli._common import add_model_source_args
+
 
 def build_parser() -> argparse.ArgumentParser:
     from raykd.models.checkpoint import WEIGHTS  # torch and Ray load on use, not for `raykd --help`
 
     p = argparse.ArgumentParser(prog="raykd eval elevater", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="raykd checkpoint directory, state.pt or run directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="raykd checkpoint directory, state.pt or run directory")
+    add_model_source_args(p, src)
     p.add_argument("--weights", choices=WEIGHTS, default="auto",
                    help="auto: the EMA weights when the checkpoint has them, else the trained ones | ema | trained")
-    p.add_argument("--data-root", required=True, help="folder holding classification/<dataset>_<date>/ ...")
+    p.add_argument("--data-root", default=None,
+                   help="folder holding classification/<dataset>_<date>/ ... (default, for built-in data sets only: "
+                        "the built-in cache)")
     p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                    help="ELEVATER ids or aliases, comma or space separated (default: the 20 ELEVATER sets); "
                         "shapes and digits are the built-ins")
@@ -65,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/elevater-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="keep the items --out already finished (after a killed driver) and run only the rest")
-    p.add_argument("--model-name", default=None, help="model name in the submission (default: checkpoint folder)")
+    p.add_argument("--model-name", default=None,
+                   help="model name in the submission (default: checkpoint folder, recipe or spec)")
     p.add_argument("--no-predictions", action="store_true", help="do not write prediction files / submission zips")
     return p
 

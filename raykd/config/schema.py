@@ -220,6 +220,9 @@ class TrainConfig:
     num_checkpoints_to_keep: int = 2
     max_failures: int = 0
     torch_threads: int = 0  # intra-op threads per worker; 0 lets raykd pick from cpus_per_worker
+    # a checkpoint (or run) directory whose weights a fresh run starts from: new optimiser, schedule and step 0
+    # (`raykd train --init-from`; raykd.train.checkpoint.init_from); a run resumed from its own checkpoint ignores it
+    init_from: str = ""
 
     def check(self) -> None:
         """Raise ValueError when there is no worker or no sample per batch."""
@@ -247,6 +250,7 @@ class EvalConfig:
     SECTIONS = "tasks"  # `raykd.config.loading`: the keys that are not fields are sections of this mapping
 
     during_training: bool = True  # false: no evaluation during training, whatever the tasks say
+    before_training: bool = False  # true: also run every task enabled during training at step 0, before training
     data_root: str = ""  # '' -> the evaluation view of data.builtin (raykd.eval.builtin); else a data root
     datasets: list = field(default_factory=list)  # names under data_root; empty: data.builtin, or all present
     batch_size: int = 256  # feature-extraction batch

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import difflib
 
+from raykd.config.loading import config_to_dict
 from raykd.config.schema import Config
 from raykd.losses import get_loss, list_losses
 from raykd.models.dual_encoder import build_dual_encoder, count_parameters
 from raykd.models.towers import validate_tower
+from raykd.train.checkpoint import read_init_state
 from raykd.train.evaluation import task_schedule
 from raykd.train.optim import build_optimizer
 from raykd.train.trackers import check_loggers
@@ -31,6 +33,8 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"loss.name: unknown loss '{cfg.loss.name}'; close matches {close}; valid: {list_losses()}")
     get_loss(cfg.loss.name, **cfg.loss.hparams)  # raises on an unknown or ill-typed hparam
     task_schedule(cfg)  # eval.<task>.options the task does not accept fail here, before Ray starts
+    if cfg.train.init_from:  # a missing, incomplete or mismatched checkpoint fails here, not on every worker
+        read_init_state(cfg.train.init_from, config_to_dict(cfg))
 
 
 def check(cfg: Config) -> dict:

@@ -2,6 +2,7 @@
 
 Schedule: task ``t`` runs after epoch ``e`` (0-based) when ``eval.t.every_n_epochs = n > 0`` and
 ``(e + 1) % n == 0`` or ``e`` is the last epoch (as open_clip does), unless ``eval.during_training`` is false.
+With ``eval.before_training`` the loop also evaluates at step 0 as "epoch -1", when every enabled task is due.
 The ``eval.<task>`` section names and options are checked against the task registry
 (:func:`raykd.eval.planning.check_task_sections`).
 
@@ -49,7 +50,8 @@ def task_schedule(cfg: Config) -> dict[str, int]:
 
 
 def is_due(every: int, epoch: int, epochs: int) -> bool:
-    """Whether a task run every ``every`` epochs is due after ``epoch`` (0-based) of ``epochs``."""
+    """Whether a task run every ``every`` epochs is due after ``epoch`` (0-based) of ``epochs``; every task is
+    due at ``epoch`` -1 (before training)."""
     return every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == epochs)
 
 
@@ -107,6 +109,6 @@ def _run_due(model, epoch: int, due: set[str], groups: Groups, root: Path, loade
                              task_options=options, cache=cache)
     for key, error in metrics.pop(ERRORS, {}).items():  # one failed metric must not end the training run
         print(f"[raykd] eval: {key} failed after epoch {epoch}: {error}", flush=True)
-    print(f"[raykd] eval after epoch {epoch}: {', '.join(sorted(due))} in {time.perf_counter() - start:.1f} s",
-          flush=True)
+    when = "before training" if epoch < 0 else f"after epoch {epoch}"
+    print(f"[raykd] eval {when}: {', '.join(sorted(due))} in {time.perf_counter() - start:.1f} s", flush=True)
     return metrics

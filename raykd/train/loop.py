@@ -46,7 +46,7 @@ class LoopContext:
     # report(metrics, checkpoint_dir or None); every rank calls it at the same points
     report: Callable[[dict, Optional[str]], None] = lambda metrics, checkpoint_dir: None
     wrap_model: Callable[[nn.Module], nn.Module] = lambda module: module
-    evaluate: Optional[Callable[[DualEncoder, int], dict]] = None  # rank 0 only, end of epoch
+    evaluate: Optional[Callable[[DualEncoder, int], dict]] = None  # rank 0 only, end of epoch (-1: before training)
     extra_metrics: Callable[[], dict] = dict  # e.g. skipped-sample counts from the data pipeline
 
 
@@ -206,23 +206,40 @@ def _average_batchnorm_stats(c: Components) -> None:
         average_batchnorm_stats(c.ema.module)
 
 
-def _resume(c: Components, ctx: LoopContext) -> tuple[int, int, int]:
-    """(step, epoch, batches_done) from the latest checkpoint, or zeros."""
+def _resume(cfg: Config, c: Components, ctx: LoopContext) -> tuple[int, int, int]:
+    """(step, epoch, batches_done) from the latest checkpoint, or zeros (from `train.init_from`'s weights)."""
     state = ctx.load_checkpoint()
     if state is None:
+        if cfg.train.init_from:
+            _init_from(cfg, c)
         return 0, 0, 0
     ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler,
                  ema=c.ema)
     return state["step"], state["epoch"], state["batches_done"]
 
 
+def _init_from(cfg: Config, c: Components) -> None:
+    """`train.init_from`: the checkpoint's weights (raykd.train.checkpoint.init_from); the optimiser, schedule and
+    position stay fresh, and the EMA and WiSE-FT's initial weights start from the loaded ones."""
+    config = config_to_dict(cfg)
+    with_loss = ckpt.init_from(ckpt.read_init_state(cfg.train.init_from, config), config, model=c.model, loss=c.loss)
+    if c.ema is not None:
+        c.ema.load_state_dict(c.model.state_dict())
+    if c.initial_state is not None:
+        c.initial_state = snapshot(c.model)
+    print(f"[raykd] initialised from {cfg.train.init_from} (model weights{', loss state' if with_loss else ''}; "
+          "fresh optimiser, schedule and step count)", flush=True)
+
+
 def run_training(cfg: Config, ctx: LoopContext) -> dict:
     """Train for `cfg.train.epochs` (or `max_steps`); returns the last reported metrics."""
     c = setup(cfg, ctx)
-    step, start_epoch, skip = _resume(c, ctx)
+    step, start_epoch, skip = _resume(cfg, c, ctx)
     t = cfg.train
     last: dict = {}
     meter = Meter()
+    if cfg.eval.before_training and step == 0:  # a fresh run's starting point (epoch -1: every task is due)
+        _report(cfg, ctx, c, meter, 0, 0, 0, _evaluate(cfg, ctx, c, -1), save=False)
     for epoch in range(start_epoch, t.epochs):
         c.model.train()
         batches_done, tick = 0, time.perf_counter()
@@ -283,7 +300,8 @@ def _update_prototypes(loss: nn.Module, episode_feats: list) -> None:
 
 
 def _evaluate(cfg: Config, ctx: LoopContext, c: Components, epoch: int) -> dict:
-    """Rank 0's evaluation after `epoch`; the evaluator decides which tasks are due (raykd.train.evaluation)."""
+    """Rank 0's evaluation after `epoch` (-1: before training); the evaluator decides which tasks are due
+    (raykd.train.evaluation)."""
     if ctx.evaluate is None or ctx.rank != 0:
         return {}
     return ctx.evaluate(evaluation_model(c.model, c.ema, c.initial_state, cfg.optim.wise_ft_alpha), epoch)

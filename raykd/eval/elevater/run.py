@@ -11,7 +11,7 @@ set that is incomplete or fails is reported in the table and the others keep the
 from __future__ import annotations
 
 import argparse
-import functools
+import dataclasses
 import os
 import time
 from collections import Counter
@@ -28,7 +28,9 @@ from raykd.eval.elevater.search import SearchSpace, parse_grid
 from raykd.eval.elevater.work import FULL, ItemResult, WorkItem
 from raykd.eval.engine import cluster_capacity, group_items, load_model, run_pool, run_serial
 from raykd.eval.results import format_elevater_table, summarise, write_elevater_outputs
-from raykd.models.checkpoint import checkpoint_model, find_checkpoint
+from raykd.data.builtin import default_root
+from raykd.models.checkpoint import find_checkpoint
+from raykd.models.sources import ModelSource, source_from_args
 
 FEW_SHOT_SEEDS = (0, 1, 2)
 
@@ -137,8 +139,7 @@ def _progress(total: int, items: list[WorkItem]):
     return report
 
 
-def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemResult]:
-    factory = functools.partial(checkpoint_model, str(args.checkpoint), args.weights)
+def _run(args: argparse.Namespace, factory: ModelSource, items: list[WorkItem], report) -> list[ItemResult]:
     if args.serial:
         return run_serial(load_model(factory), items, report)
     import ray  # Ray loads only for the actor pool, not for --serial
@@ -162,16 +163,37 @@ def _run(args: argparse.Namespace, items: list[WorkItem], report) -> list[ItemRe
             ray.shutdown()
 
 
+def elevater_source(args: argparse.Namespace, specs: list) -> ModelSource:
+    """The model source of the arguments (a checkpoint resolved to an absolute path, for actors elsewhere); sets
+    ``args.data_root`` to the built-in cache when it is unset and every data set is built-in. Prints the random-
+    weights warning. Raises ValueError for a model without an image tower or a missing ``--data-root``."""
+    source = source_from_args(args)
+    if source.checkpoint:
+        find_checkpoint(source.checkpoint)  # FileNotFoundError before anything starts
+        source = dataclasses.replace(source, checkpoint=str(Path(source.checkpoint).resolve()))
+    if "image" not in source.modalities:
+        raise ValueError(f"ELEVATER classifies images: {source.label} has no image tower (text only)")
+    if args.data_root is None:
+        others = [s.name for s in specs if not s.builtin]
+        if others:
+            raise ValueError(f"--data-root is required for {others} (only the built-in shapes and digits have a "
+                             "default)")
+        args.data_root = default_root().parent / "elevater"
+        args.data_root.mkdir(parents=True, exist_ok=True)
+    if source.warning():
+        print(source.warning(), flush=True)
+    return source
+
+
 def run_elevater(args: argparse.Namespace) -> int:
     """Run the parsed ``raykd eval elevater`` arguments: items, progress lines, the table and the output files.
     Returns the exit status: 0, or 1 when an item failed."""
-    find_checkpoint(args.checkpoint)  # FileNotFoundError before anything starts
-    if not Path(args.data_root).is_dir():
-        raise FileNotFoundError(f"--data-root: folder not found: {args.data_root}")
-    # actors may run elsewhere (another working directory, another node with the same shared paths)
-    args.checkpoint, args.data_root = Path(args.checkpoint).resolve(), Path(args.data_root).resolve()
     names = _split(args.datasets) or list(catalogue.ELEVATER_20)
     specs = list({s.name: s for s in (get_dataset(n) for n in names)}.values())
+    source = elevater_source(args, specs)  # FileNotFoundError / ValueError before anything starts
+    if not Path(args.data_root).is_dir():
+        raise FileNotFoundError(f"--data-root: folder not found: {args.data_root}")
+    args.data_root = Path(args.data_root).resolve()  # actors may run elsewhere (another working directory)
     items = make_items(args, specs, make_options(args))
     for spec in specs:
         if ensure_written(spec, args.data_root):
@@ -179,7 +201,7 @@ def run_elevater(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise ValueError("--resume needs --out: the folder whose finished items to keep")
     out = Path(args.out) if args.out else Path("runs") / f"elevater-{time.strftime('%Y%m%d-%H%M%S')}"
-    journal = Journal(out, {"checkpoint": str(args.checkpoint), "weights": args.weights,
+    journal = Journal(out, {"checkpoint": source.label, "weights": args.weights,
                             "data_root": str(args.data_root), "protocol": args.protocol,
                             "text_head": args.text_head, "knowledge": args.knowledge,
                             "gpt3_knowledge": args.gpt3_knowledge}, resume=args.resume)
@@ -203,12 +225,13 @@ def run_elevater(args: argparse.Namespace) -> int:
             results.append(item.failed(f"FileNotFoundError: {exc}"))
             report(results[-1])
     start = time.perf_counter()
-    results += _run(args, runnable, report) if runnable else []
+    results += _run(args, source, runnable, report) if runnable else []
     results.sort(key=lambda r: order[item_key(r.dataset, r.setting, r.seed)])  # the items' order, resumed or not
     wall = time.perf_counter() - start
-    model_name = args.model_name or Path(args.checkpoint).resolve().name
+    model_name = args.model_name or (Path(source.checkpoint).name if source.checkpoint else source.label)
     paths = write_elevater_outputs(out, results, model_name, predictions=not args.no_predictions,
-                                   extra={"checkpoint": str(args.checkpoint), "data_root": str(args.data_root),
+                                   extra={"checkpoint": source.checkpoint or None, "source": source.label,
+                                          "random_weights": source.random_parts(), "data_root": str(args.data_root),
                                           "protocol": args.protocol,
                                           "wall_seconds": round(wall, 3), "serial": args.serial})
     print(format_elevater_table(summarise(results)))
