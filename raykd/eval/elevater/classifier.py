@@ -214,7 +214,8 @@ def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_tar
     validation score is computed after every epoch and the best one returned (the toolkit's ``best_acc1``
     in ``train_task``, ``full_model_finetune.py``), with the first epoch that reached it and, with
     ``keep_probs``, that epoch's probabilities (the toolkit's ``best_logits``). A fit that diverges
-    (non-finite validation probabilities at any epoch) scores 0. Without ``val`` the score is NaN."""
+    (non-finite validation probabilities at any epoch) scores 0, keeping its best finite epoch. Without
+    ``val`` the score is NaN."""
     scores: list[float] = []
     best: dict[str, Any] = {}
 
@@ -223,7 +224,7 @@ def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_tar
             return
         probs = predict(module, val[0], device)
         value = val[2](val[1], probs) if np.isfinite(probs).all() else float("nan")
-        if not best or value > best["score"]:
+        if np.isfinite(value) and (not best or value > best["score"]):
             best.update(score=value, epoch=epoch, probs=probs if keep_probs else None)
         scores.append(value)
 
@@ -231,6 +232,6 @@ def fit_and_track(make: Callable[[], nn.Module], train_inputs: Inputs, train_tar
     train(module, train_inputs, train_targets, cfg, device, on_epoch)
     if not scores:
         return Fit(module)
-    if not np.isfinite(scores).all():
-        return Fit(module, 0.0, scores=scores)
+    if not np.isfinite(scores).all():  # diverged: scores 0; the best finite epoch's predictions are kept
+        return Fit(module, 0.0, best.get("epoch"), best.get("probs"), scores)
     return Fit(module, best["score"], best["epoch"], best["probs"], scores)

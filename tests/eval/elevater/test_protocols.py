@@ -186,3 +186,13 @@ def test_the_text_initialised_head_classifies_before_any_step(tmp_path):
         LinearHead(4, 3, init_weight=torch.zeros(4, 3))
     with pytest.raises(ValueError, match="unknown ELEVATER protocol"):
         EvalOptions(protocol="leaderboard")
+
+
+def test_a_fit_that_diverges_scores_0_and_keeps_its_best_finite_epoch():
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    y = np.arange(8) % 2
+    planned = iter([0.4, 0.9, float("nan")])
+    cfg = FitConfig(lr=0.1, epochs=3, batch_size=4, schedule="constant")
+    fit = fit_and_track(lambda: LinearHead(4, 2), FeatureInputs(x), y, cfg, torch.device("cpu"),
+                        (FeatureInputs(x), y, lambda *_: next(planned)), keep_probs=True)
+    assert (fit.score, fit.epoch) == (0.0, 1) and fit.probs is not None
