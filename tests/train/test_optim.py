@@ -72,6 +72,22 @@ def test_layer_decay_on_a_resnet_by_depth():
     assert lr_of(opt, model.image_head.weight) == pytest.approx(LR)
 
 
+@pytest.mark.parametrize("unit, n_rates", [("stage", 6), ("block", 18)])
+def test_layer_decay_per_stage_or_per_block_on_a_resnet50(unit, n_rates):
+    """ResNet-50: 16 Bottlenecks in 4 stages. Per stage (the original codebase's layer1..layer4): the stem d^5,
+    layer1 d^4 .. layer4 d^1, the head d^0: 6 rates. Per block: the stem d^17 .. layer4.2 d^1, the head: 18."""
+    model = model_of(TowerConfig(builder="torchvision", name="resnet50", image_size=32))
+    d = 0.5
+    opt = build_optimizer(OptimConfig(lr=LR, image_layer_decay=d, layer_decay_unit=unit), {"model": model})
+    net = model.image.backbone
+    rates = {round(lr_of(opt, p) / LR, 12) for p in [*net.parameters(), *model.image_head.parameters()]}
+    assert rates == {round(d ** k, 12) for k in range(n_rates)}
+    if unit == "stage":
+        assert lr_of(opt, net.conv1.weight) == pytest.approx(LR * d ** 5)
+        assert lr_of(opt, net.layer1[0].conv1.weight) == lr_of(opt, net.layer1[2].bn3.weight) == pytest.approx(LR * d ** 4)
+        assert lr_of(opt, net.layer4[2].conv3.weight) == pytest.approx(LR * d)
+
+
 def test_layer_decay_on_the_text_transformer(minilm_path):
     text = TowerConfig(builder="huggingface", name=minilm_path, max_seq_length=16)
     model = model_of(TowerConfig(builder="openclip", model_config=TINY_CLIP), text)
