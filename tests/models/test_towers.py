@@ -23,16 +23,20 @@ TINY = {
     ("timm", "image"): dict(builder="timm", name="test_vit", image_size=32),
     ("huggingface", "text"): dict(builder="huggingface", name="{bert}", max_seq_length=8),
     ("sbert", "text"): dict(builder="sbert", name="{minilm}", max_seq_length=16),
+    ("chineseclip", "image"): dict(builder="chineseclip", name="{chineseclip}"),
+    ("chineseclip", "text"): dict(builder="chineseclip", name="{chineseclip}", max_seq_length=8),
+    ("torchhub", "image"): dict(builder="torchhub", name="{hub}:tiny_convnet", image_size=32),
 }
+PLACEHOLDERS = {"{bert}": "tiny_bert_dir", "{minilm}": "minilm_path", "{chineseclip}": "tiny_chineseclip_dir",
+                "{hub}": "tiny_hub_dir"}  # fixtures giving local model directories
 REGISTERED = [(b, m) for m in ("image", "text") for b in list_builders(m)]
 
 
 def tiny_tower(key, request) -> nn.Module:
     fields = dict(TINY[key])
-    if fields.get("name") == "{bert}":
-        fields["name"] = request.getfixturevalue("tiny_bert_dir")
-    if fields.get("name") == "{minilm}":
-        fields["name"] = request.getfixturevalue("minilm_path")
+    for placeholder, fixture in PLACEHOLDERS.items():
+        if placeholder in fields.get("name", ""):
+            fields["name"] = fields["name"].replace(placeholder, request.getfixturevalue(fixture))
     return build_tower(TowerConfig(**fields), key[1])
 
 
