@@ -13,12 +13,18 @@ TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "ci
 TINY_CLIP_4 = {**TINY_CLIP, "vision_cfg": {**TINY_CLIP["vision_cfg"], "layers": 4}}
 
 
+# placeholders in a tower's `name` -> the fixture giving that local model directory
+PLACEHOLDERS = {"{bert}": "tiny_bert_dir", "{minilm}": "minilm_path", "{chineseclip}": "tiny_chineseclip_dir",
+                "{hub}": "tiny_hub_dir"}
+
+
 def tower_config(fields: dict, request) -> TowerConfig:
-    """A TowerConfig from `fields`, with the names '{bert}' / '{minilm}' replaced by the fixtures' paths."""
+    """A TowerConfig from `fields`, with the placeholders in `name` ('{bert}', '{hub}:tiny_convnet', ...)
+    replaced by the fixtures' paths."""
     fields = dict(fields)
-    for placeholder, fixture in (("{bert}", "tiny_bert_dir"), ("{minilm}", "minilm_path")):
-        if fields.get("name") == placeholder:
-            fields["name"] = request.getfixturevalue(fixture)
+    for placeholder, fixture in PLACEHOLDERS.items():
+        if placeholder in fields.get("name", ""):
+            fields["name"] = fields["name"].replace(placeholder, request.getfixturevalue(fixture))
     return TowerConfig(**fields)
 
 

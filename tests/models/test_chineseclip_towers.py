@@ -9,7 +9,7 @@ from raykd.config.schema import ModelConfig, TowerConfig
 from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, describe_tower, validate_tower
-from tests.models.conftest import tiny_chineseclip_dir, tokens_of  # noqa: F401  (fixture)
+from tests.models.conftest import tokens_of
 
 
 def test_towers_give_the_models_own_embeddings(tiny_chineseclip_dir):

@@ -11,7 +11,6 @@ from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, validate_tower
 from tests.conftest import TINY_CLIP
-from tests.models.conftest import tiny_hub_dir  # noqa: F401  (fixture)
 
 
 def hub(name: str, **fields) -> TowerConfig:

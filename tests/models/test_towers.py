@@ -13,9 +13,9 @@ from raykd.config.schema import ModelConfig, TowerConfig
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, list_builders, strip_classifier
 from tests.conftest import TINY_CLIP
-from tests.models.conftest import TINY_CLIP_4, tokens_of
+from tests.models.conftest import TINY_CLIP_4, tokens_of, tower_config
 
-# One tiny configuration per registered (builder, modality); `{bert}` / `{minilm}` are fixture paths.
+# One tiny configuration per registered (builder, modality); `{bert}`, `{hub}`, ... are fixture paths.
 TINY = {
     ("openclip", "image"): dict(builder="openclip", model_config=TINY_CLIP),
     ("openclip", "text"): dict(builder="openclip", model_config=TINY_CLIP),
@@ -27,17 +27,11 @@ TINY = {
     ("chineseclip", "text"): dict(builder="chineseclip", name="{chineseclip}", max_seq_length=8),
     ("torchhub", "image"): dict(builder="torchhub", name="{hub}:tiny_convnet", image_size=32),
 }
-PLACEHOLDERS = {"{bert}": "tiny_bert_dir", "{minilm}": "minilm_path", "{chineseclip}": "tiny_chineseclip_dir",
-                "{hub}": "tiny_hub_dir"}  # fixtures giving local model directories
 REGISTERED = [(b, m) for m in ("image", "text") for b in list_builders(m)]
 
 
 def tiny_tower(key, request) -> nn.Module:
-    fields = dict(TINY[key])
-    for placeholder, fixture in PLACEHOLDERS.items():
-        if placeholder in fields.get("name", ""):
-            fields["name"] = fields["name"].replace(placeholder, request.getfixturevalue(fixture))
-    return build_tower(TowerConfig(**fields), key[1])
+    return build_tower(tower_config(TINY[key], request), key[1])
 
 
 def test_registry_lists_builders():
