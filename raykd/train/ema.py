@@ -30,9 +30,7 @@ class ModelEMA:
             raise ValueError(f"optim.ema_decay must be in [0, 1), got {decay}")
         self.decay = decay
         self.on_cpu = on_cpu
-        self.module = independent_copy(model).eval().requires_grad_(False)
-        if on_cpu:
-            self.module.to("cpu")
+        self.module = independent_copy(model, "cpu" if on_cpu else None).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
