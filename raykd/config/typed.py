@@ -50,6 +50,8 @@ def _coerce(value: Any, hint: Any, dotted: str) -> Any:
         args = [a for a in get_args(hint) if a is not type(None)]
         if value is None:
             return None
+        if len(args) == 1:  # Optional[X]
+            return _coerce(value, args[0], dotted)
         for arg in args:  # the first alternative the value fits (float before Literal['pretrained'])
             try:
                 return _coerce(value, arg, dotted)
