@@ -49,6 +49,17 @@ def validate_chineseclip(cfg: TowerConfig, option: str) -> None:
         raise ValueError(f"{option}.image_size: a Chinese-CLIP tower keeps its model's resolution")
 
 
+def _processor_config(path: str, cache_dir: str) -> str | None:
+    """The model's preprocessor_config.json (local directory or hub cache), or None when it has none."""
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(path, "preprocessor_config.json", cache_dir=cache_dir or None,
+                           _raise_exceptions_for_missing_entries=False)
+    except OSError:
+        return None
+
+
 def _image_spec(cfg: TowerConfig, option: str) -> ImageSpec:
     """The model's resolution (config.json) and its image processor's mean/std (OpenAI's by default)."""
     from transformers import ChineseCLIPConfig
@@ -58,8 +69,8 @@ def _image_spec(cfg: TowerConfig, option: str) -> ImageSpec:
         config = ChineseCLIPConfig.from_pretrained(path, cache_dir=cfg.cache_dir or None)
     except OSError as err:
         raise _unavailable(cfg, option, err) from err
-    processor = Path(path) / "preprocessor_config.json"
-    stats = json.loads(processor.read_text()) if processor.is_file() else {}
+    processor = _processor_config(path, cfg.cache_dir)
+    stats = json.loads(Path(processor).read_text()) if processor else {}
     return ImageSpec(size=int(config.vision_config.image_size), mean=tuple(stats.get("image_mean", OPENAI_MEAN)),
                      std=tuple(stats.get("image_std", OPENAI_STD)))
 

@@ -55,3 +55,14 @@ def test_name_is_required_and_missing_models_say_where_to_put_them(monkeypatch, 
     with pytest.raises(PretrainedUnavailableError, match="model.text.name: the Chinese-CLIP model 'OFA-Sys/nope' "
                                                          "could not be loaded"):
         build_tower(TowerConfig(builder="chineseclip", name="OFA-Sys/nope", cache_dir=str(tmp_path)), "text")
+
+
+def test_image_spec_reads_the_models_image_processor(tiny_chineseclip_dir, tmp_path):
+    import shutil
+
+    from transformers import ChineseCLIPImageProcessor
+
+    shutil.copytree(tiny_chineseclip_dir, tmp_path / "model")
+    ChineseCLIPImageProcessor(image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25]).save_pretrained(tmp_path / "model")
+    spec = describe_tower(TowerConfig(builder="chineseclip", name=str(tmp_path / "model")), "image").image_spec
+    assert (spec.size, spec.mean, spec.std) == (32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
