@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from raykd.config.typed import ConfigError, from_mapping
 
@@ -19,7 +19,10 @@ from raykd.config.typed import ConfigError, from_mapping
 class HeadConfig:
     """Projection head on top of a tower (see `raykd.models.heads`)."""
 
-    n_layers: int = 0  # 0: a single linear projection to `model.embed_dim`; n: n hidden MLP layers first
+    # style mlp: hidden Linear-norm-activation blocks before the output Linear (0: a single linear projection);
+    # style dino: every Linear layer, as DINO's head / the original codebase counted (0: identity, 2: Linear-act-Linear)
+    n_layers: int = 0
+    style: Literal["mlp", "dino"] = "mlp"
     hidden_dim: int = 2048
     activation: Literal["gelu", "relu"] = "gelu"
     norm: Literal["none", "batchnorm", "layernorm"] = "none"
@@ -42,6 +45,9 @@ class TowerConfig:
     prompt_template: str = ""  # PromptBERT: '{sentence}' and '{mask}' placeholders; '' -> the paper's template
     max_seq_length: int = 77  # text towers with their own tokenizer (huggingface, sbert)
     image_size: int = 0  # image towers: input resolution; 0 keeps the model's own
+    # torchvision image towers: pre_logits, the input of the classifier's last Linear (mobilenet_v3_large: 1280-d);
+    # pooled, the input of its first Linear: the backbone's pooled output, as the original codebase (960-d)
+    features: Literal["pre_logits", "pooled"] = "pre_logits"
     cache_dir: str = ""
     lock: bool = False  # freeze the whole backbone: no gradients, eval mode, run under no_grad
     lock_patterns: list = field(default_factory=list)  # freeze parameters matching these globs (e.g. 'layer1.*')
@@ -60,10 +66,16 @@ class ModelConfig:
     image: TowerConfig = field(default_factory=lambda: TowerConfig(builder="openclip", name="RN50"))
     text: TowerConfig = field(default_factory=lambda: TowerConfig(builder="openclip", name="RN50"))
     embed_dim: int = 512  # joint embedding dimension after the heads
-    init_logit_scale: float = 1 / 0.07
+    # a float, or 'pretrained': the logit scale of a pretrained open_clip model (text tower first), e.g. 100
+    init_logit_scale: Union[float, Literal["pretrained"]] = 1 / 0.07
     max_logit_scale: float = 100.0
     learn_logit_scale: bool = True
     compile: bool = False  # torch.compile each tower (nn.Module.compile: state-dict keys unchanged)
+
+    def check(self) -> None:
+        """Raise ValueError for a logit scale that is not positive."""
+        if self.init_logit_scale != "pretrained" and not self.init_logit_scale > 0:
+            raise ValueError(f"model.init_logit_scale must be > 0 or 'pretrained', got {self.init_logit_scale}")
 
 
 @dataclass
@@ -176,21 +188,27 @@ def _check_data_config(cfg: DataConfig) -> None:
 
 @dataclass
 class OptimConfig:
-    name: Literal["adamw", "sgd"] = "adamw"
+    # any timm optimizer, as timm spells it (`timm.optim.list_optimizers()`): adamw, lamb, lars, lion, adabelief,
+    # nadam, radam, sgd (Nesterov), momentum (plain momentum SGD), lookahead_adamw, ...
+    name: str = "adamw"
     lr: float = 5e-4
     weight_decay: float = 0.2
     beta1: float = 0.9
     beta2: float = 0.98
     eps: float = 1e-6
-    momentum: float = 0.9  # sgd only
+    momentum: float = 0.9  # optimizers with momentum (sgd, momentum, lars, ...)
     warmup_steps: int = 0
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip_norm: float = 0.0  # 0 disables clipping
     # Layer-wise lr decay per tower: a backbone block at depth i of n gets lr * decay^(n + 1 - i) (1: off)
     image_layer_decay: float = 1.0
     text_layer_decay: float = 1.0
+    # what one decay step is: block (every residual/transformer block) or stage (every list of blocks: ResNet
+    # layer1..layer4, as the original codebase; a plain transformer has one)
+    layer_decay_unit: Literal["block", "stage"] = "block"
     backbone_lr_ratio: float = 1.0  # tower backbones train at lr * ratio; heads, logit scale, adapters at lr
     ema_decay: float = 0.0  # EMA of the model weights after every step (e.g. 0.999); evaluated and saved; 0: off
+    ema_on_cpu: bool = False  # keep the EMA copy in CPU memory (updated from the device every step)
     wise_ft_alpha: float = 1.0  # evaluate (1 - alpha) * initial + alpha * trained weights (WiSE-FT); 1: off
 
     def check(self) -> None:
@@ -302,5 +320,6 @@ class Config:
 
     def check(self) -> None:
         """Every section's value ranges; raises ValueError naming the option."""
+        self.model.check()
         self.optim.check()
         self.train.check()

@@ -50,7 +50,14 @@ def _coerce(value: Any, hint: Any, dotted: str) -> Any:
         args = [a for a in get_args(hint) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(value, args[0], dotted)
+        if len(args) == 1:  # Optional[X]
+            return _coerce(value, args[0], dotted)
+        for arg in args:  # the first alternative the value fits (float before Literal['pretrained'])
+            try:
+                return _coerce(value, arg, dotted)
+            except ConfigError:
+                continue
+        raise ConfigError(f"'{dotted}' must be {' or '.join(_describe(a) for a in args)}, got {value!r}")
     if origin is dict and dataclasses.is_dataclass(get_args(hint)[-1]) and isinstance(value, dict):
         return {k: _coerce(v, get_args(hint)[-1], f"{dotted}.{k}") for k, v in value.items()}
     expected = origin or hint
@@ -63,3 +70,10 @@ def _coerce(value: Any, hint: Any, dotted: str) -> Any:
     if not isinstance(value, expected):
         raise ConfigError(f"'{dotted}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
     return value
+
+
+def _describe(hint: Any) -> str:
+    """'float', or the choices of a Literal: for errors."""
+    if get_origin(hint) is Literal:
+        return " or ".join(repr(c) for c in get_args(hint))
+    return getattr(hint, "__name__", str(hint))

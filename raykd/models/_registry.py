@@ -44,7 +44,8 @@ class TowerBuilder:
     for options the builder does not take and unknown names/tags, without downloading or building;
     `describe(cfg, option) -> TowerDescription` without building (None: build and look).
     Capabilities the generic rules read: `adapters` (takes `adapter`), `coop` (takes `coop_n_ctx`),
-    `poolers` (the `pooler` values it takes); `label` names the builder in messages."""
+    `poolers` (the `pooler` values it takes), `features` (the `features` values it takes); `label` names
+    the builder in messages."""
 
     build: Callable[[TowerConfig, str], "Tower"]
     validate: Optional[Callable[[TowerConfig, str], None]] = None
@@ -53,6 +54,7 @@ class TowerBuilder:
     adapters: bool = False
     coop: bool = False
     poolers: tuple = PLAIN_POOLERS
+    features: tuple = ("pre_logits",)
 
 
 _BUILDERS: dict[tuple[str, str], TowerBuilder] = {}
@@ -64,7 +66,7 @@ class PretrainedUnavailableError(FileNotFoundError):
 
 def register_tower(builder: str, modality: str, *, validate: Optional[Callable] = None,
                    describe: Optional[Callable] = None, label: str = "", adapters: bool = False, coop: bool = False,
-                   poolers: tuple = PLAIN_POOLERS):
+                   poolers: tuple = PLAIN_POOLERS, features: tuple = ("pre_logits",)):
     """Register `fn(cfg, option) -> Tower` as `builder` for `modality` ('image' or 'text'), with the
     builder's `validate` / `describe` functions and capabilities (see `TowerBuilder`).
 
@@ -72,7 +74,7 @@ def register_tower(builder: str, modality: str, *, validate: Optional[Callable] 
 
     def wrap(fn):
         _BUILDERS[(builder, modality)] = TowerBuilder(fn, validate, describe, label or builder, adapters, coop,
-                                                      tuple(poolers))
+                                                      tuple(poolers), tuple(features))
         return fn
 
     return wrap
@@ -141,6 +143,9 @@ def _check_options(cfg: TowerConfig, modality: str, entry: TowerBuilder, option:
             raise ValueError(f"{option}.pooler '{cfg.pooler}' is not available for the {cfg.builder} builder; "
                              f"valid: {entry.poolers}")
         raise ValueError(f"{option}.pooler '{cfg.pooler}' needs the {need} builder, not '{cfg.builder}'")
+    if cfg.features not in entry.features:
+        need = " or ".join(f"the {b} {m} tower" for b, m, _ in _takers(lambda e: cfg.features in e.features))
+        raise ValueError(f"{option}.features '{cfg.features}' needs {need}, not the {cfg.builder} {modality} tower")
     for key in ("lock_patterns", "train_patterns"):
         patterns = getattr(cfg, key)
         if not all(isinstance(p, str) and p for p in patterns):
@@ -239,6 +244,8 @@ class Tower(nn.Module):
     treats them like heads (no layer-wise decay, no backbone learning-rate ratio).
     `frozen_modules`: names of submodules that locking froze entirely; `DualEncoder.train()`
     keeps them in eval mode (BatchNorm statistics and dropout frozen).
+    `source_logit_scale`: the exponentiated logit scale of the model the tower was cut from (open_clip: its
+    pretrained value when weights were loaded), for `model.init_logit_scale: pretrained`; None: it has none.
     """
 
     def __init__(self, backbone: nn.Module, output_dim: int, encode_fn: Callable, *,
@@ -251,6 +258,7 @@ class Tower(nn.Module):
         self.tokenizer = tokenizer
         self.added_params: list[str] = []
         self.frozen_modules: list[str] = []
+        self.source_logit_scale: Optional[float] = None
 
     def forward(self, inputs):
         return self._encode_fn(self.backbone, inputs)

@@ -101,15 +101,28 @@ class DualEncoder(nn.Module):
         return self.encode_image(images, normalize=False), self.encode_text(tokens, normalize=False)
 
 
+def initial_logit_scale(cfg: ModelConfig, image: Tower, text: Tower) -> float:
+    """`cfg.init_logit_scale`, or with 'pretrained' the scale of the model a tower was cut from (the text
+    tower's first, as the original codebase took it; OpenAI's RN50: 100). Raises ValueError when neither has one."""
+    if cfg.init_logit_scale != "pretrained":
+        return float(cfg.init_logit_scale)
+    for tower in (text, image):
+        if tower.source_logit_scale is not None:
+            return tower.source_logit_scale
+    raise ValueError(f"model.init_logit_scale: 'pretrained' needs a tower cut from a model with a logit scale "
+                     f"(builder openclip or chineseclip); model.text.builder is '{cfg.text.builder}' and "
+                     f"model.image.builder '{cfg.image.builder}': give a number instead")
+
+
 def build_dual_encoder(cfg: ModelConfig) -> DualEncoder:
     """Towers (locking applied by `build_tower`), heads and logit scale; `cfg.compile` compiles the towers."""
     image = build_tower(cfg.image, "image")
     text = build_tower(cfg.text, "text")
     model = DualEncoder(
         image, text,
-        build_head(cfg.image.head, image.output_dim, cfg.embed_dim),
-        build_head(cfg.text.head, text.output_dim, cfg.embed_dim),
-        init_logit_scale=cfg.init_logit_scale, max_logit_scale=cfg.max_logit_scale,
+        build_head(cfg.image.head, image.output_dim, cfg.embed_dim, "model.image.head"),
+        build_head(cfg.text.head, text.output_dim, cfg.embed_dim, "model.text.head"),
+        init_logit_scale=initial_logit_scale(cfg, image, text), max_logit_scale=cfg.max_logit_scale,
         learn_logit_scale=cfg.learn_logit_scale,
     )
     if cfg.compile:

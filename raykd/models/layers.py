@@ -7,6 +7,8 @@ comes after the last block (final norm, projection) n + 1, i.e. the full rate.
 Found generically, not by model name:
 - blocks are the children of an `nn.Sequential` / `nn.ModuleList` whose children all share one
   class defined outside `torch.nn` (transformer layers; ResNet stages' BasicBlock/Bottleneck);
+- with `unit="stage"` the blocks of one list decay together (ResNet layer1..layer4: 4 stages, so 6
+  rates with the stem and what follows, as the original codebase; `block`: 16 Bottlenecks, 18 rates);
 - their order, and whether a parameter outside the blocks comes before, between or after them, is
   the order in which one traced forward pass first uses each parameter (registration order is not
   forward order: open_clip registers `text_projection` before the token embedding).
@@ -75,13 +77,18 @@ def first_use_order(module: nn.Module, inputs) -> dict[str, int]:
     return tracer.order
 
 
-def layer_ids(module: nn.Module, inputs=None) -> tuple[dict[str, int], int]:
-    """({parameter name: layer id}, n_blocks + 1) for `module`; `inputs` default to
-    `module.example_inputs()` (a `Tower`). Raises ValueError when no repeated blocks exist."""
+def layer_ids(module: nn.Module, inputs=None, unit: str = "block") -> tuple[dict[str, int], int]:
+    """({parameter name: layer id}, n_units + 1) for `module`, a unit being a block or (`unit="stage"`) a
+    list of blocks; `inputs` default to `module.example_inputs()` (a `Tower`). Raises ValueError when no
+    repeated blocks exist."""
+    if unit not in ("block", "stage"):
+        raise ValueError(f"layer-decay unit must be 'block' or 'stage', got {unit!r}")
     blocks = find_blocks(module)
     if not blocks:
         raise ValueError(f"layer-wise lr decay needs repeated blocks (transformer layers, ResNet stages); "
                          f"found none in {type(getattr(module, 'backbone', module)).__name__}")
+    if unit == "stage":  # 'backbone.layer1.0' -> 'backbone.layer1': one unit per list of blocks
+        blocks = list(dict.fromkeys(b.rsplit(".", 1)[0] for b in blocks))
     names = [n for n, _ in module.named_parameters()]
     try:
         order = first_use_order(module, module.example_inputs() if inputs is None else inputs)

@@ -76,6 +76,9 @@ def validate_openclip(cfg: TowerConfig, option: str) -> None:
     if cfg.coop_n_ctx < 0:
         raise ValueError(f"{option}.coop_n_ctx must be >= 0, got {cfg.coop_n_ctx}")
     if cfg.model_config:
+        if cfg.pretrained and not cfg.pretrained.endswith(WEIGHTS_SUFFIXES) and not Path(cfg.pretrained).is_file():
+            raise ValueError(f"{option}.pretrained: with an inline model_config, pretrained is a weights file of the "
+                             f"whole CLIP model (open_clip.load_checkpoint), not the tag '{cfg.pretrained}'")
         return
     if cfg.name not in open_clip.list_models():
         raise unknown_name_error("open_clip model", cfg.name, open_clip.list_models(), f"{option}.name")
@@ -107,9 +110,14 @@ def create_openclip(cfg: TowerConfig, option: str) -> nn.Module:
         from open_clip.model import CLIP
 
         try:
-            return CLIP(**_inline_config(cfg))
+            model = CLIP(**_inline_config(cfg))
         except TypeError as err:
             raise ValueError(f"{option}.model_config is not a valid open_clip CLIP config: {err}") from err
+        if cfg.pretrained:  # the whole CLIP's weights, logit scale included (tiny local test models)
+            if not Path(cfg.pretrained).is_file():
+                raise FileNotFoundError(f"{option}.pretrained: weights file not found: {cfg.pretrained}")
+            open_clip.load_checkpoint(model, cfg.pretrained)
+        return model
     tag = cfg.pretrained or None
     if tag and tag.endswith(WEIGHTS_SUFFIXES) and not Path(tag).is_file():
         raise FileNotFoundError(f"{option}.pretrained: weights file not found: {tag}")
@@ -130,6 +138,12 @@ def _image_size(visual: nn.Module) -> int:
 
 def _side(size) -> int:
     return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def _logit_scale(clip: nn.Module) -> float | None:
+    """exp(clip.logit_scale): OpenAI's pretrained RN50 keeps 100, a fresh model 1/0.07 (None: no scale)."""
+    scale = getattr(clip, "logit_scale", None)
+    return float(scale.detach().exp()) if isinstance(scale, torch.Tensor) else None
 
 
 def _call(module: nn.Module, inputs):
@@ -158,7 +172,9 @@ def openclip_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
                      std=tuple(pcfg.get("std", OPENAI_STD)))
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(visual, option)
-    return Tower(visual, int(visual.output_dim), _call, image_spec=spec)
+    tower = Tower(visual, int(visual.output_dim), _call, image_spec=spec)
+    tower.source_logit_scale = _logit_scale(clip)
+    return tower
 
 
 class OpenCLIPText(nn.Module):
@@ -267,6 +283,7 @@ def describe_openclip_text(cfg: TowerConfig, option: str = "model.text") -> Towe
 @register_tower("openclip", "text", validate=validate_openclip, describe=describe_openclip_text, coop=True)
 def openclip_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     clip = create_openclip(cfg, option)
+    logit_scale = _logit_scale(clip)  # before OpenCLIPText drops it: the DualEncoder owns the scale
     try:
         text = OpenCLIPText(clip, cfg.coop_n_ctx)
     except ValueError as err:
@@ -277,4 +294,5 @@ def openclip_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
         enable_grad_checkpointing(text, option)
     tower = Tower(text, _text_width(clip), _call, tokenizer=OpenCLIPTokenizer(name, context))
     tower.added_params = ["backbone.prompt"] if cfg.coop_n_ctx else []
+    tower.source_logit_scale = logit_scale
     return tower

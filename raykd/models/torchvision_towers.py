@@ -1,7 +1,10 @@
 """torchvision towers: every classification model (`torchvision.models.list_models`), classifier removed.
 
 Nothing here knows a model family by name: the classifier is the last `nn.Linear` (or, for fully
-convolutional heads such as SqueezeNet's, the last `nn.Conv2d`), its input width is `output_dim`;
+convolutional heads such as SqueezeNet's, the last `nn.Conv2d`), its input width is `output_dim`
+(`features: pre_logits`). With `features: pooled` the classifier is cut at its first Linear instead,
+so an MLP classifier goes too and the tower gives the backbone's pooled output, as the original
+codebase did (mobilenet_v3_large: 960-d instead of the 1280-d of Linear(960, 1280) + Hardswish);
 constructor options are passed only where the model's constructor accepts them (input resolution
 `image_size`/`input_size`, `aux_logits=False`); tuple outputs (auxiliary logits) keep the first.
 Pretrained weights come from torchvision's weight enums (cached under `<cache_dir>/checkpoints`,
@@ -42,6 +45,21 @@ def strip_classifier(model: nn.Module) -> int:
     parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
     setattr(parent, name.rsplit(".", 1)[-1], nn.Identity())
     return int(last.in_features if isinstance(last, nn.Linear) else last.in_channels)
+
+
+def cut_classifier_mlp(model: nn.Module) -> tuple[str, int]:
+    """Cut the classifier container (the `nn.Sequential` holding the last Linear) at its first Linear,
+    keeping what comes before it (ConvNeXt's LayerNorm + Flatten, MaxViT's pooling); returns (removed
+    prefix, the pooled width). Without such a container (ResNet `fc`) it is `strip_classifier`."""
+    name, last = find_classifier(model)
+    parent_name = name.rsplit(".", 1)[0] if "." in name else ""
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not isinstance(last, nn.Linear) or not isinstance(parent, nn.Sequential):
+        return name, strip_classifier(model)
+    first = next(i for i, m in enumerate(parent) if isinstance(m, nn.Linear))
+    width = int(parent[first].in_features)
+    del parent[first:]
+    return parent_name, width
 
 
 def _encode(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -161,11 +179,15 @@ def describe_torchvision(cfg: TowerConfig, option: str = "model.image") -> Tower
     return TowerDescription(image_spec=_spec(cfg))
 
 
-@register_tower("torchvision", "image", validate=validate_torchvision, describe=describe_torchvision)
+@register_tower("torchvision", "image", validate=validate_torchvision, describe=describe_torchvision,
+                features=("pre_logits", "pooled"))
 def torchvision_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     model = _build(cfg, _weights(cfg), option)
-    classifier = find_classifier(model)[0]
-    out_dim = strip_classifier(model)
+    if cfg.features == "pooled":
+        classifier, out_dim = cut_classifier_mlp(model)
+    else:
+        classifier = find_classifier(model)[0]
+        out_dim = strip_classifier(model)
     tower = Tower(model, out_dim, _encode, image_spec=_spec(cfg))
     tower.ignored_weight_prefixes = [f"backbone.{classifier}."]  # torchvision .pth files still hold it
     return tower

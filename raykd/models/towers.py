@@ -10,12 +10,14 @@ tag/name is asked for — and when that is impossible offline, the error says wh
 where to put it.
 
 Families (one file each): `openclip_towers` (image, text + CoOp), `torchvision_towers` (image),
-`timm_towers` (image), `hf_towers` (huggingface text with poolers and adapters, sbert text).
+`timm_towers` (image), `hf_towers` (huggingface text with poolers and adapters, sbert text),
+`chineseclip_towers` (image, text), `torchhub_towers` (image).
 The registry and factory live in `_registry`; locking in `locking`; adapters in `adapters`.
 """
 from __future__ import annotations
 
-from raykd.models import hf_towers, openclip_towers, timm_towers, torchvision_towers  # noqa: F401  (registration)
+from raykd.models import (chineseclip_towers, hf_towers, openclip_towers, timm_towers,  # noqa: F401  (registration)
+                          torchhub_towers, torchvision_towers)
 from raykd.models._registry import (PretrainedUnavailableError, Tower, TowerDescription, build_tower, describe_tower,
                                     enable_grad_checkpointing, list_builders, load_weights_file, register_tower,
                                     validate_tower)

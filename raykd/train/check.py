@@ -17,7 +17,7 @@ from raykd.models.dual_encoder import build_dual_encoder, count_parameters
 from raykd.models.towers import validate_tower
 from raykd.train.checkpoint import read_init_state
 from raykd.train.evaluation import task_schedule
-from raykd.train.optim import build_optimizer
+from raykd.train.optim import build_optimizer, check_optimizer_name
 from raykd.train.trackers import check_loggers
 
 
@@ -27,6 +27,7 @@ def validate(cfg: Config) -> None:
     cfg.check()  # already run at load; again for configs changed since
     for modality in ("image", "text"):
         validate_tower(getattr(cfg.model, modality), modality)
+    check_optimizer_name(cfg.optim.name)
     check_loggers(cfg.run.loggers)  # a tracker's package missing fails here, naming the extra to install
     if cfg.loss.name not in list_losses():
         close = difflib.get_close_matches(cfg.loss.name, list_losses(), n=2)

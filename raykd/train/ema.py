@@ -20,13 +20,17 @@ from raykd.models.copying import independent_copy
 
 
 class ModelEMA:
-    """An EMA copy of `model` (eval mode, no gradients) updated by `update(model)`."""
+    """An EMA copy of `model` (eval mode, no gradients) updated by `update(model)`.
 
-    def __init__(self, model: nn.Module, decay: float):
+    `on_cpu` keeps the copy in CPU memory (`optim.ema_on_cpu`, timm's `model_ema_force_cpu`): no second
+    model on the accelerator, at the cost of one device-to-host copy of the weights per step."""
+
+    def __init__(self, model: nn.Module, decay: float, on_cpu: bool = False):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"optim.ema_decay must be in [0, 1), got {decay}")
         self.decay = decay
-        self.module = independent_copy(model).eval().requires_grad_(False)
+        self.on_cpu = on_cpu
+        self.module = independent_copy(model, "cpu" if on_cpu else None).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -37,6 +41,8 @@ class ModelEMA:
         src = [*model.parameters(), *model.buffers()]
         if len(ema) != len(src):
             raise ValueError("ModelEMA.update: the model's parameters and buffers no longer match the EMA copy")
+        if self.on_cpu:
+            src = [value.detach().to("cpu", non_blocking=False) for value in src]
         floats = [(a, b) for a, b in zip(ema, src) if a.dtype.is_floating_point]
         if floats:
             torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1.0 - self.decay)
@@ -76,8 +82,12 @@ def wise_ft(initial_state: dict, trained_state: dict, alpha: float) -> dict:
 
 def evaluation_model(model: nn.Module, ema: Optional[ModelEMA] = None, initial_state: Optional[dict] = None,
                      alpha: float = 1.0) -> nn.Module:
-    """What evaluation sees: the EMA model when there is one, WiSE-FT-interpolated when alpha < 1."""
+    """What evaluation sees: the EMA model when there is one (a CPU-held EMA copied to the model's device
+    for the evaluation), WiSE-FT-interpolated when alpha < 1."""
     trained = ema.module if ema is not None else model
+    device = next(model.parameters()).device
+    if ema is not None and ema.on_cpu and device.type != "cpu":
+        trained = independent_copy(trained).to(device)
     if initial_state is None or alpha >= 1.0:
         return trained
     mixed = ModelEMA(trained, 0.0).module  # a detached copy to load the interpolated weights into

@@ -108,7 +108,7 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     dtype = amp_dtype(cfg.train.precision, ctx.device)
     scaler = torch.amp.GradScaler(ctx.device.type) if dtype == torch.float16 else None
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
-    ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    ema = ModelEMA(model, cfg.optim.ema_decay, cfg.optim.ema_on_cpu) if cfg.optim.ema_decay > 0 else None
     initial = snapshot(model) if cfg.optim.wise_ft_alpha < 1 else None
     return Components(model, loss, objective, optimizer, scheduler, scaler, autocast, ema, initial,
                       NonFiniteLoss(ctx.device))

@@ -1,4 +1,9 @@
-"""Optimiser (AdamW or SGD), parameter groups and learning-rate schedule.
+"""Optimiser (any of timm's, by timm's name), parameter groups and learning-rate schedule.
+
+raykd builds the parameter groups below and hands them to `timm.optim.create_optimizer_v2`, which
+only picks the optimizer class: `optim.name` is spelled as timm spells it (`adamw`, `lamb`, `lars`,
+`lion`, `adabelief`, `nadam`, `radam`, `sgd` = SGD with Nesterov momentum, `momentum` = plain
+momentum SGD, `lookahead_<name>` wrapping any of them in Lookahead, ...).
 
 Weight decay skips parameters that should not shrink towards zero: biases, normalisation weights
 (all 1-D tensors), embeddings (`nn.Embedding` weights, position/class embeddings and tokens),
@@ -13,6 +18,7 @@ factor.
 """
 from __future__ import annotations
 
+import difflib
 import re
 
 import torch
@@ -57,7 +63,7 @@ def lr_scales(modules: dict[str, nn.Module], cfg: OptimConfig) -> dict[str, floa
                 continue  # not a DualEncoder
             if decay != 1.0:
                 try:
-                    ids, n_layers = layer_ids(tower)
+                    ids, n_layers = layer_ids(tower, unit=cfg.layer_decay_unit)
                 except ValueError as err:
                     raise ValueError(f"optim.{tower_name}_layer_decay: {err}") from err
             added = set(getattr(tower, "added_params", ()))
@@ -85,8 +91,30 @@ def param_groups(modules: dict[str, nn.Module], weight_decay: float,
     return [{"params": groups[k], "weight_decay": k[0], "lr_scale": k[1]} for k in keys]
 
 
+def optimizer_names() -> list[str]:
+    """timm's optimizer names (each also valid as `lookahead_<name>`)."""
+    import timm.optim  # the optimizer zoo: loaded when an optimizer is built or checked
+
+    return timm.optim.list_optimizers()
+
+
+def check_optimizer_name(name: str) -> None:
+    """Raise ValueError naming `optim.name` when timm has no optimizer `name` (nor `lookahead_<name>`)."""
+    valid = optimizer_names()
+    base = name[len("lookahead_"):] if name.startswith("lookahead_") else name
+    if base not in valid:  # checked here: timm itself reads only what follows the last '_'
+        close = difflib.get_close_matches(base, valid, n=3)
+        raise ValueError(f"optim.name: unknown optimizer '{name}'; close matches {close}; valid (as timm spells "
+                         f"them, each also as lookahead_<name>): {valid}")
+
+
 def build_optimizer(cfg: OptimConfig, modules: dict[str, nn.Module]) -> torch.optim.Optimizer:
-    """AdamW or SGD over `param_groups`; each group's lr is `cfg.lr * lr_scale`."""
+    """timm's optimizer `cfg.name` over raykd's `param_groups`; each group's lr is `cfg.lr * lr_scale`.
+
+    Raises ValueError for an unknown name, options the optimizer does not take, or nothing to train."""
+    from timm.optim import create_optimizer_v2  # heavy: loaded when an optimizer is built
+
+    check_optimizer_name(cfg.name)
     if not 0.0 < cfg.image_layer_decay <= 1.0 or not 0.0 < cfg.text_layer_decay <= 1.0:
         raise ValueError("optim.image_layer_decay / optim.text_layer_decay must be in (0, 1]")
     if cfg.backbone_lr_ratio < 0:
@@ -96,9 +124,11 @@ def build_optimizer(cfg: OptimConfig, modules: dict[str, nn.Module]) -> torch.op
         raise ValueError("nothing to train: every parameter is locked (model.image.lock / model.text.lock)")
     for group in groups:
         group["lr"] = cfg.lr * group["lr_scale"]
-    if cfg.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    try:  # timm drops betas / eps / momentum for optimizers without them
+        return create_optimizer_v2(groups, opt=cfg.name, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                   momentum=cfg.momentum, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"optim.name: timm's '{cfg.name}' could not be built from the optim options: {err}") from err
 
 
 def build_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, total_steps: int):

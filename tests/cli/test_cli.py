@@ -34,6 +34,8 @@ def test_check_reports_locked_tower(capsys):
     ("train.precision=fp8", "'train.precision' must be one of"),
     ("trian.epochs=1", "unknown config key 'trian'; did you mean 'train'"),
     ("loss.hparams.temperature=0.1", "temperature"),
+    ("optim.name=adamx", "optim.name: unknown optimizer 'adamx'; close matches ['adamax'"),
+    ("model.init_logit_scale=maybe", "'model.init_logit_scale' must be float or 'pretrained', got 'maybe'"),
 ])
 def test_bad_recipes_exit_2_naming_the_option(override, message, capsys):
     assert main(["check", str(REPO / "recipes/quickstart.yaml"), "--set", override]) == 2

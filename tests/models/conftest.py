@@ -13,12 +13,18 @@ TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "ci
 TINY_CLIP_4 = {**TINY_CLIP, "vision_cfg": {**TINY_CLIP["vision_cfg"], "layers": 4}}
 
 
+# placeholders in a tower's `name` -> the fixture giving that local model directory
+PLACEHOLDERS = {"{bert}": "tiny_bert_dir", "{minilm}": "minilm_path", "{chineseclip}": "tiny_chineseclip_dir",
+                "{hub}": "tiny_hub_dir"}
+
+
 def tower_config(fields: dict, request) -> TowerConfig:
-    """A TowerConfig from `fields`, with the names '{bert}' / '{minilm}' replaced by the fixtures' paths."""
+    """A TowerConfig from `fields`, with the placeholders in `name` ('{bert}', '{hub}:tiny_convnet', ...)
+    replaced by the fixtures' paths."""
     fields = dict(fields)
-    for placeholder, fixture in (("{bert}", "tiny_bert_dir"), ("{minilm}", "minilm_path")):
-        if fields.get("name") == placeholder:
-            fields["name"] = request.getfixturevalue(fixture)
+    for placeholder, fixture in PLACEHOLDERS.items():
+        if placeholder in fields.get("name", ""):
+            fields["name"] = fields["name"].replace(placeholder, request.getfixturevalue(fixture))
     return TowerConfig(**fields)
 
 
@@ -65,4 +71,51 @@ def tiny_roberta_dir(tmp_path_factory) -> str:
                         intermediate_size=32, max_position_embeddings=80, pad_token_id=1)
     torch.manual_seed(0)
     RobertaModel(cfg).save_pretrained(path)
+    return str(path)
+
+
+TINY_HUBCONF = '''
+dependencies = ["torch"]
+
+import torch
+from torch import nn
+
+
+def tiny_convnet(pretrained=False, width=8):
+    """A hub entry point: [B, 3, S, S] -> [B, width, S/4, S/4] feature map (the tower averages it)."""
+    if pretrained:
+        raise RuntimeError("no weights in this test hub")
+    return nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                         nn.Conv2d(width, width, 3, stride=2, padding=1))
+
+
+def tiny_mlp(hidden=6):
+    """An entry point without `pretrained`, giving [B, hidden] features."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, hidden))
+'''
+
+
+@pytest.fixture(scope="session")
+def tiny_hub_dir(tmp_path_factory) -> str:
+    """A local torch.hub directory: a hubconf.py with two tiny entry points."""
+    path = tmp_path_factory.mktemp("tiny-hub")
+    (path / "hubconf.py").write_text(TINY_HUBCONF)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_chineseclip_dir(tmp_path_factory) -> str:
+    """A random ChineseCLIPModel (1-layer ViT and BERT, width 16, projection 12) with a character vocabulary,
+    saved like a hub model."""
+    from transformers import BertTokenizerFast, ChineseCLIPConfig, ChineseCLIPModel
+
+    path = tmp_path_factory.mktemp("tiny-chineseclip")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"一只猫狗红色的蓝圆形方"]
+    (path / "vocab.txt").write_text("\n".join(vocab))
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    layers = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    cfg = ChineseCLIPConfig(text_config=dict(vocab_size=len(vocab), max_position_embeddings=32, **layers),
+                            vision_config=dict(image_size=32, patch_size=8, **layers), projection_dim=12)
+    torch.manual_seed(0)
+    ChineseCLIPModel(cfg).save_pretrained(path)
     return str(path)

@@ -51,3 +51,14 @@ def test_elevater_finetune_of_a_compiled_tower_updates_the_copy():
     assert classifier.tower.weight.grad is not None and classifier.tower._compiled_call_impl is None
     optimizer.step()
     assert not torch.equal(classifier.tower.weight, before)
+
+
+def test_copy_made_on_a_device_keeps_values_ties_and_flags_in_new_storage():
+    net = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 5), nn.BatchNorm1d(5))
+    net[1].weight = net[0].weight  # tied (both [5, 4]): one parameter under two names
+    net[2].requires_grad_(False)
+    clone = independent_copy(net, "cpu")
+    assert clone[1].weight is clone[0].weight  # the tie survives
+    for (name, a), b in zip(net.state_dict().items(), clone.state_dict().values()):
+        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr(), name
+    assert not clone[2].weight.requires_grad and clone[1].bias.requires_grad

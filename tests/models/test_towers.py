@@ -13,9 +13,9 @@ from raykd.config.schema import ModelConfig, TowerConfig
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, list_builders, strip_classifier
 from tests.conftest import TINY_CLIP
-from tests.models.conftest import TINY_CLIP_4, tokens_of
+from tests.models.conftest import TINY_CLIP_4, tokens_of, tower_config
 
-# One tiny configuration per registered (builder, modality); `{bert}` / `{minilm}` are fixture paths.
+# One tiny configuration per registered (builder, modality); `{bert}`, `{hub}`, ... are fixture paths.
 TINY = {
     ("openclip", "image"): dict(builder="openclip", model_config=TINY_CLIP),
     ("openclip", "text"): dict(builder="openclip", model_config=TINY_CLIP),
@@ -23,17 +23,15 @@ TINY = {
     ("timm", "image"): dict(builder="timm", name="test_vit", image_size=32),
     ("huggingface", "text"): dict(builder="huggingface", name="{bert}", max_seq_length=8),
     ("sbert", "text"): dict(builder="sbert", name="{minilm}", max_seq_length=16),
+    ("chineseclip", "image"): dict(builder="chineseclip", name="{chineseclip}"),
+    ("chineseclip", "text"): dict(builder="chineseclip", name="{chineseclip}", max_seq_length=8),
+    ("torchhub", "image"): dict(builder="torchhub", name="{hub}:tiny_convnet", image_size=32),
 }
 REGISTERED = [(b, m) for m in ("image", "text") for b in list_builders(m)]
 
 
 def tiny_tower(key, request) -> nn.Module:
-    fields = dict(TINY[key])
-    if fields.get("name") == "{bert}":
-        fields["name"] = request.getfixturevalue("tiny_bert_dir")
-    if fields.get("name") == "{minilm}":
-        fields["name"] = request.getfixturevalue("minilm_path")
-    return build_tower(TowerConfig(**fields), key[1])
+    return build_tower(tower_config(TINY[key], request), key[1])
 
 
 def test_registry_lists_builders():

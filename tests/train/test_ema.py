@@ -111,3 +111,35 @@ def check_load_model_weights_choice(state: dict, tmp_path) -> None:
     assert torch.equal(ckpt.load_model(tmp_path, "auto")[0].state_dict()[key], state["model"][key])
     with pytest.raises(ValueError, match=f"--weights ema: checkpoint {tmp_path} has no EMA weights"):
         ckpt.load_model(tmp_path, "ema")
+
+
+def _ema_on_cpu_follows_the_reference_lerp(device: str) -> None:
+    net, decay = small_net().to(device), 0.8
+    ema = ModelEMA(net, decay, on_cpu=True)
+    reference = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    for value in (0.5, -1.5, 2.0):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(value)
+        net(torch.randn(5, 3, device=device))  # moves the BatchNorm statistics
+        ema.update(net)
+        for k, v in net.state_dict().items():  # timm's ModelEmaV2: ema.lerp_(model, 1 - decay)
+            v = v.detach().cpu()
+            reference[k] = torch.lerp(reference[k], v, 1 - decay) if v.is_floating_point() else v.clone()
+    state = ema.state_dict()
+    assert {t.device.type for t in state.values()} == {"cpu"}  # the copy never left the CPU
+    for k, expected in reference.items():
+        assert torch.allclose(state[k], expected, atol=1e-6), k
+    evaluated = evaluation_model(net, ema)  # what evaluation sees: on the model's device
+    assert next(evaluated.parameters()).device == next(net.parameters()).device
+    assert torch.equal(next(evaluated.parameters()).cpu(), next(ema.module.parameters()))
+
+
+def test_ema_on_cpu_stays_on_cpu_and_follows_the_reference_lerp():
+    _ema_on_cpu_follows_the_reference_lerp("cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ema_on_cpu_of_a_gpu_model():
+    _ema_on_cpu_follows_the_reference_lerp("cuda")

@@ -96,7 +96,7 @@ def test_nan_loss_stops_with_step_and_no_checkpoint(builtin_root):
 
 
 def test_train_step_clips_gradients(builtin_root):
-    cfg = tiny_cfg(builtin_root, **{"optim.grad_clip_norm": 1e-3, "optim.lr": 1.0, "optim.name": "sgd",
+    cfg = tiny_cfg(builtin_root, **{"optim.grad_clip_norm": 1e-3, "optim.lr": 1.0, "optim.name": "momentum",
                                     "optim.momentum": 0.0, "optim.weight_decay": 0.0, "optim.warmup_steps": 0,
                                     "optim.schedule": "constant"})
     run = LocalRun(cfg)

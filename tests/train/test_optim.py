@@ -1,4 +1,4 @@
-"""Optimiser: decay-free parameters, layer-wise learning-rate decay, backbone/head ratio, SGD."""
+"""Optimiser: decay-free parameters, layer-wise learning-rate decay, backbone/head ratio, timm's optimizers."""
 from __future__ import annotations
 
 import pytest
@@ -70,6 +70,22 @@ def test_layer_decay_on_a_resnet_by_depth():
     assert lr_of(opt, net.layer3[0].downsample[0].weight) == pytest.approx(LR * 0.5 * d ** 4)
     assert lr_of(opt, net.layer4[1].bn2.bias) == pytest.approx(LR * 0.5 * d)
     assert lr_of(opt, model.image_head.weight) == pytest.approx(LR)
+
+
+@pytest.mark.parametrize("unit, n_rates", [("stage", 6), ("block", 18)])
+def test_layer_decay_per_stage_or_per_block_on_a_resnet50(unit, n_rates):
+    """ResNet-50: 16 Bottlenecks in 4 stages. Per stage (the original codebase's layer1..layer4): the stem d^5,
+    layer1 d^4 .. layer4 d^1, the head d^0: 6 rates. Per block: the stem d^17 .. layer4.2 d^1, the head: 18."""
+    model = model_of(TowerConfig(builder="torchvision", name="resnet50", image_size=32))
+    d = 0.5
+    opt = build_optimizer(OptimConfig(lr=LR, image_layer_decay=d, layer_decay_unit=unit), {"model": model})
+    net = model.image.backbone
+    rates = {round(lr_of(opt, p) / LR, 12) for p in [*net.parameters(), *model.image_head.parameters()]}
+    assert rates == {round(d ** k, 12) for k in range(n_rates)}
+    if unit == "stage":
+        assert lr_of(opt, net.conv1.weight) == pytest.approx(LR * d ** 5)
+        assert lr_of(opt, net.layer1[0].conv1.weight) == lr_of(opt, net.layer1[2].bn3.weight) == pytest.approx(LR * d ** 4)
+        assert lr_of(opt, net.layer4[2].conv3.weight) == pytest.approx(LR * d)
 
 
 def test_layer_decay_on_the_text_transformer(minilm_path):
@@ -145,3 +161,59 @@ def test_check_rejects_out_of_range_options(key, value, message):
     setattr(cfg.optim, key, value)
     with pytest.raises(ValueError, match=message):
         validate(cfg)
+
+
+class TinyRegression(nn.Module):
+    """An embedding, a normalised MLP and a scalar: every kind of parameter the groups treat apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(4, 8)
+        self.mlp = nn.Sequential(nn.Linear(8, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 1))
+        self.logit_scale = nn.Parameter(torch.zeros(()))  # a scalar: never decayed
+
+    def forward(self, ids):
+        return self.mlp(self.embed(ids)).squeeze(-1) * self.logit_scale.exp()
+
+
+@pytest.mark.parametrize("name, lr", [("lamb", 3e-2), ("lion", 3e-3), ("adabelief", 3e-2), ("nadam", 3e-2),
+                                      ("radam", 3e-2), ("lars", 0.1), ("sgd", 0.05), ("lookahead_adamw", 3e-2)])
+def test_timm_optimizers_train_with_raykd_groups(name, lr):
+    """Each timm optimizer, given raykd's groups, fits a fixed regression batch within 30 steps."""
+    torch.manual_seed(0)
+    model = TinyRegression()
+    ids, target = torch.arange(4), torch.tensor([-1.0, -0.3, 0.4, 1.0])
+    opt = build_optimizer(OptimConfig(name=name, lr=lr, weight_decay=0.05), {"model": model})
+    assert decay_of(opt, model.mlp[0].bias) == decay_of(opt, model.mlp[1].weight) == 0.0
+    assert decay_of(opt, model.embed.weight) == decay_of(opt, model.logit_scale) == 0.0
+    assert decay_of(opt, model.mlp[0].weight) == 0.05
+    losses = []
+    for _ in range(30):
+        loss = (model(ids) - target).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0], losses
+
+
+def test_timm_optimizer_keeps_the_backbone_ratio_and_layer_decay():
+    """timm builds no groups of its own: lamb gets exactly raykd's per-parameter lr and weight decay."""
+    model = model_of(TowerConfig(builder="openclip", model_config=TINY_CLIP_4))
+    cfg = dict(lr=LR, weight_decay=0.1, image_layer_decay=0.5, backbone_lr_ratio=0.1)
+    lamb = build_optimizer(OptimConfig(name="lamb", **cfg), {"model": model})
+    adamw = build_optimizer(OptimConfig(name="adamw", **cfg), {"model": model})
+    assert type(lamb).__name__ == "Lamb"
+    for param in model.parameters():
+        assert (lr_of(lamb, param), decay_of(lamb, param)) == (lr_of(adamw, param), decay_of(adamw, param))
+    assert lr_of(lamb, model.image.backbone.conv1.weight) == pytest.approx(LR * 0.1 * 0.5 ** 5)
+    assert lr_of(lamb, model.logit_scale) == pytest.approx(LR)
+
+
+def test_unknown_optimizer_lists_the_choices():
+    with pytest.raises(ValueError, match=r"optim.name: unknown optimizer 'adamx'; close matches \['adamax', .*valid "
+                                         r"\(as timm spells them, each also as lookahead_<name>\): \[.*'lamb'"):
+        build_optimizer(OptimConfig(name="adamx"), {"m": nn.Linear(2, 2)})
+    with pytest.raises(ValueError, match="unknown optimizer 'foo_adamw'"):  # timm alone would read it as adamw
+        build_optimizer(OptimConfig(name="foo_adamw"), {"m": nn.Linear(2, 2)})
+
