@@ -12,7 +12,8 @@ On disk (a local folder or any URI pyarrow reads), written by `raykd.train.featu
 
     <dir>/manifest.json   what the features were computed from (`manifest`); written last, so a
                           folder without it is an unfinished build and never read
-    <dir>/parts/*.parquet rows {key int64, check int64, features float32 [D]}, written by Ray Data
+    <dir>/parts/*.parquet rows {key int64, check int64, features fixed_size_list<float32>[D]}, written by
+                          Ray Data (`feature_table`: plain Arrow types, read back without Ray)
 
 `FeatureCache.__call__` maps a batch of inputs to their features on the inputs' device; an input that is
 not in the cache raises `FeatureCacheMiss` (the data changed since the cache was built): features are never
@@ -26,9 +27,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
-import ray.data  # noqa: F401  registers Ray Data's tensor column type, which the parts are written with
 import torch
 
 from raykd.data.sampling import TrainPlan
@@ -146,6 +147,13 @@ def mismatch(found: dict | None, expected: dict) -> list[str]:
     return [k for k in expected if found.get(k) != expected[k]]
 
 
+def feature_table(key: np.ndarray, check: np.ndarray, features: np.ndarray) -> pa.Table:
+    """One part's rows: int64 key and check [N], float32 features [N, D] as a fixed-size list column."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    column = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), features.shape[1])
+    return pa.table({"key": pa.array(key, pa.int64()), "check": pa.array(check, pa.int64()), "features": column})
+
+
 # ------------------------------------------------------------------ lookup
 class FeatureCache:
     """Features of a locked tower by content key, on one device: `cache(inputs) -> float32 [B, D]`.
@@ -167,7 +175,8 @@ class FeatureCache:
     def load(cls, path: str, device: torch.device | str = "cpu") -> "FeatureCache":
         fs, root = _fs(path)
         table = pq.read_table(f"{root}/{PARTS}", filesystem=fs)
-        feats = np.concatenate([c.to_numpy() for c in table.column("features").chunks])
+        column = table.column("features").combine_chunks()
+        feats = column.flatten().to_numpy().reshape(len(column), column.type.list_size)
         return cls(table.column("key").to_numpy(), table.column("check").to_numpy(), feats, path).to(device)
 
     def to(self, device) -> "FeatureCache":

@@ -24,14 +24,15 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.fs
 import ray
 import ray.data
 import torch
 
 from raykd.config.schema import Config
-from raykd.data.feature_cache import (PARTS, cache_dir_name, data_fingerprint, input_keys, manifest,
-                                      mismatch, read_manifest, weights_hash, write_manifest)
+from raykd.data.feature_cache import (PARTS, cache_dir_name, data_fingerprint, feature_table, input_keys,
+                                      manifest, mismatch, read_manifest, weights_hash, write_manifest)
 from raykd.data.pipeline import build_train_dataset
 from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan
@@ -112,11 +113,11 @@ class TowerFeatures:
         return {k: torch.as_tensor(v).to(self.device) for k, v in batch.items() if k not in NON_TOKEN_KEYS}
 
     @torch.no_grad()
-    def __call__(self, batch: dict) -> dict:
+    def __call__(self, batch: dict) -> pa.Table:
         inputs = self.inputs(batch)
         key, check = input_keys(inputs)
         feats = self.tower(inputs).float()
-        return {"key": key.cpu().numpy(), "check": check.cpu().numpy(), "features": feats.cpu().numpy()}
+        return feature_table(key.cpu().numpy(), check.cpu().numpy(), feats.cpu().numpy())
 
 
 def _class_captions(plan: TrainPlan, tokenize) -> ray.data.Dataset | None:

@@ -86,3 +86,18 @@ def test_an_augmented_image_tower_cannot_be_cached():
     with pytest.raises(ValueError, match=r"model.image.cache_features: .*data.augment: light: random crops"):
         recipe("model.image.cache_features=true", "model.image.lock=true", "data.augment=light")
     recipe("model.image.cache_features=true", "model.image.lock=true", "data.augment=none")
+
+
+def test_parts_round_trip_through_parquet_without_ray(tmp_path):
+    import pyarrow.parquet as pq
+
+    from raykd.data.feature_cache import PARTS, feature_table, manifest, write_manifest
+
+    _, rows, features = small_cache()
+    key, check = input_keys(tokens(rows))
+    (tmp_path / PARTS).mkdir()
+    pq.write_table(feature_table(key.numpy()[:2], check.numpy()[:2], features[:2]), tmp_path / PARTS / "a.parquet")
+    pq.write_table(feature_table(key.numpy()[2:], check.numpy()[2:], features[2:]), tmp_path / PARTS / "b.parquet")
+    write_manifest(str(tmp_path), manifest("text", {}, "w", "d"))
+    loaded = FeatureCache.load(str(tmp_path))
+    torch.testing.assert_close(loaded(tokens(rows[::-1])), torch.as_tensor(features[::-1].copy()))
