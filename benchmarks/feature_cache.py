@@ -7,7 +7,7 @@ same steps, under Ray Train with 1 worker, in one run of this script. With `mode
 the teacher's features are computed once beforehand (Ray Data batch inference; its time is printed) and
 looked up in every step, so the teacher never runs while training.
 
-    python benchmarks/feature_cache.py [--recipe recipes/distill/base-minilm-teacher-shapes.yaml] [--steps 60]
+    python benchmarks/feature_cache.py [--recipe recipes/distill/base-minilm-teacher-shapes.yaml] [--steps 64]
 
 Prints samples/s of each, the cache's build time, the first reported losses (which must agree: the cached
 features are the teacher's own), and last `ratio feature_cache <step time cached / uncached>` (goal <= 0.6).
@@ -51,8 +51,8 @@ def run(cfg, dataset, n: int) -> tuple[float, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default=str(REPO / "recipes/distill/base-minilm-teacher-shapes.yaml"))
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--window", type=int, default=10, help="steps per report (one samples/s figure each)")
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--window", type=int, default=8, help="steps per report (one samples/s figure each; divides an epoch)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=1024)
     args = parser.parse_args()
