@@ -108,9 +108,10 @@ class TowerFeatures:
         self.name = name
 
     def inputs(self, batch: dict):
+        # torch.tensor copies: Ray Data's batches are read-only arrays
         if self.name == "image":
-            return torch.as_tensor(batch["image"]).to(self.device)
-        return {k: torch.as_tensor(v).to(self.device) for k, v in batch.items() if k not in NON_TOKEN_KEYS}
+            return torch.tensor(batch["image"]).to(self.device)
+        return {k: torch.tensor(v).to(self.device) for k, v in batch.items() if k not in NON_TOKEN_KEYS}
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> pa.Table:

@@ -107,3 +107,29 @@ def test_a_cache_of_other_data_is_refused_or_rebuilt(builtin_root, cache_root, m
     rebuilt = make_cfg(builtin_root, **{**fewer, "model.text.feature_cache": path})
     prepare_feature_caches(rebuilt, train_plan(rebuilt)[0], root=cache_root)
     assert len(built) == 1 and built[0] != path and rebuilt.model.text.feature_cache == built[0]
+
+
+def test_an_image_tower_without_augmentation_trains_from_its_cached_features(builtin_root):
+    """The image side of the same machinery, without Ray: the builder's actor run in-process on one batch."""
+    from raykd.data.feature_cache import FeatureCache
+    from raykd.train.feature_cache_build import TowerFeatures, reference_towers
+
+    plain_cfg = make_cfg(builtin_root, cached=False, **{"model.image.lock": "true"})
+    cached_cfg = make_cfg(builtin_root, cached=False, **{"model.image.lock": "true",
+                                                         "model.image.cache_features": "true"})
+    batch = first_batch(plain_cfg)
+    actor = TowerFeatures(cached_cfg.model.image, "image", reference_towers(cached_cfg)["image"].state_dict())
+    table = actor({k: v.numpy() for k, v in batch.items()})
+    column = table.column("features").combine_chunks()
+    cache = FeatureCache(table.column("key").to_numpy(), table.column("check").to_numpy(),
+                         column.flatten().to_numpy().reshape(len(column), -1), "in-memory")
+    run = LocalRun(plain_cfg)
+    plain, cached = setup(plain_cfg, run.context()), setup(plain_cfg, run.context())
+    cached.objective.feature_caches["image"] = cache
+    cached.model.image.forward = lambda *a, **k: pytest.fail("the cached image tower ran")
+    loss_plain, _ = train_step(plain, batch, plain_cfg.optim.grad_clip_norm)
+    loss_cached, _ = train_step(cached, batch, plain_cfg.optim.grad_clip_norm)
+    torch.testing.assert_close(loss_cached, loss_plain, rtol=1e-6, atol=1e-6)
+    for (name, p), (_, q) in zip(plain.model.named_parameters(), cached.model.named_parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6, msg=name)
