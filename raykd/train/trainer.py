@@ -183,7 +183,6 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     data_state.reset()
     if plan is not None:
         data_state.add_skips(plan.skipped)  # shards left out before training (empty files) count as skipped
-    if plan is not None:
         prepare_feature_caches(cfg, plan)  # before the workers get the config: it names the cache folders
     if dataset is None:
         dataset = build_dataset(cfg, plan, data_state)
