@@ -1,5 +1,8 @@
-"""`raykd data make NAME` (a built-in data set) and `raykd data convert` (a table -> webdataset shards)."""
+"""`raykd data make NAME` (a built-in data set), `raykd data convert` (a table -> webdataset shards) and
+`raykd data cache-features RECIPE` (a locked tower's features, computed once)."""
 from __future__ import annotations
+
+from raykd.cli._common import add_recipe_args
 
 
 def add_parser(sub) -> None:
@@ -18,6 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--image-key", default="filepath", help="column of image paths")
     p.add_argument("--caption-key", default="title", help="column of captions")
     p.set_defaults(fn=run_convert)
+    p = data.add_parser("cache-features", help="compute a locked tower's features over the training data once "
+                                               "(Ray Data batch inference); prints the model.<tower>.feature_cache to set")
+    add_recipe_args(p)
+    p.add_argument("--tower", action="append", choices=("image", "text"), default=[],
+                   help="tower to cache (repeatable; default: the recipe's cache_features towers, else its locked ones)")
+    p.add_argument("--out", default=None, help="root folder or URI of the caches (default $RAYKD_CACHE/features)")
+    p.set_defaults(fn=run_cache_features)
 
 
 def run_make(args) -> int:
@@ -35,4 +45,24 @@ def run_convert(args) -> int:
                      image_key=args.image_key, caption_key=args.caption_key)
     print(f"{args.out}: {totals['samples']} samples in {totals['shards']} shards, {totals['skipped']} rows skipped "
           f"(listed in skipped.tsv); {totals['written_shards']} shards written, {totals['resumed_shards']} kept")
+    return 0
+
+
+def run_cache_features(args) -> int:
+    from raykd.config import load_config  # torch and Ray load on use, not for `raykd --help`
+    from raykd.train.feature_cache_build import prepare_feature_caches
+    from raykd.train.trainer import init_ray, train_plan
+
+    cfg = load_config(args.recipe, args.overrides)
+    towers = args.tower or [n for n in ("image", "text") if getattr(cfg.model, n).cache_features] or \
+        [n for n in ("image", "text") if getattr(cfg.model, n).lock]
+    if not towers:
+        raise ValueError(f"{args.recipe}: no locked tower to cache (set model.<tower>.lock: true, or pass --tower)")
+    for name in towers:
+        getattr(cfg.model, name).cache_features = True
+    cfg.check()  # a tower that is not locked, or an augmented image tower, fails here with the reason
+    plan, _ = train_plan(cfg)
+    init_ray(cfg)
+    for name, path in prepare_feature_caches(cfg, plan, root=args.out).items():
+        print(f"model.{name}.feature_cache={path}")
     return 0

@@ -58,6 +58,10 @@ class TowerConfig:
     adapter_config: dict = field(default_factory=dict)  # overrides of the adapter's settings (its adapters config fields)
     coop_n_ctx: int = 0  # openclip text tower: CoOp learnable context vectors after the start token (0: off)
     grad_checkpointing: bool = False  # activation checkpointing where the library supports it (HF, timm, open_clip ViT)
+    # a locked tower's features computed once before training and looked up in every step (raykd.train.feature_cache);
+    # images only with data.augment: none
+    cache_features: bool = False
+    feature_cache: str = ""  # a built feature cache folder to train from (`raykd data cache-features` prints it)
     head: HeadConfig = field(default_factory=HeadConfig)
 
 
@@ -323,3 +327,19 @@ class Config:
         self.model.check()
         self.optim.check()
         self.train.check()
+        for name in ("image", "text"):
+            _check_feature_cache(getattr(self.model, name), name, self.data.augment)
+
+
+def _check_feature_cache(tower: TowerConfig, name: str, augment: str) -> None:
+    """A tower's features can be cached only when they cannot change: the tower locked, its input fixed."""
+    if not (tower.cache_features or tower.feature_cache):
+        return
+    option = f"model.{name}.{'cache_features' if tower.cache_features else 'feature_cache'}"
+    if not tower.lock or tower.adapter or tower.coop_n_ctx:
+        raise ValueError(f"{option}: only a locked tower's features can be cached (set model.{name}.lock: true, "
+                         "without an adapter or CoOp context): a tower that trains changes its features every step")
+    if name == "image" and augment != "none":
+        raise ValueError(f"{option}: the image tower's features cannot be cached under data.augment: {augment}: "
+                         "random crops and flips give the tower a different input every epoch, so its features "
+                         "are not the same twice; set data.augment: none to cache them, or turn caching off")

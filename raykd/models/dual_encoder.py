@@ -70,18 +70,26 @@ class DualEncoder(nn.Module):
         return torch.no_grad() if self.locked[name] else contextlib.nullcontext()
 
     # ------------------------------------------------------------ encoding
-    def encode_image(self, images: torch.Tensor, *, project: bool = True, normalize: bool = True) -> torch.Tensor:
-        """images: float [B, 3, S, S] -> [B, embed_dim] (or the backbone width when project=False)."""
-        with self._context("image"):
-            feats = self.image(images)
+    def encode_image(self, images: torch.Tensor, *, project: bool = True, normalize: bool = True,
+                     tower_features: torch.Tensor | None = None) -> torch.Tensor:
+        """images: float [B, 3, S, S] -> [B, embed_dim] (or the backbone width when project=False).
+        `tower_features`: the tower's output for `images`, precomputed (a feature cache): the tower does not run."""
+        feats = tower_features
+        if feats is None:
+            with self._context("image"):
+                feats = self.image(images)
         if project:
             feats = self.image_head(feats)
         return F.normalize(feats, dim=-1) if normalize else feats
 
-    def encode_text(self, tokens: dict, *, project: bool = True, normalize: bool = True) -> torch.Tensor:
-        """tokens: {'input_ids': long [B, L], ...} -> [B, embed_dim] (or the backbone width)."""
-        with self._context("text"):
-            feats = self.text(tokens)
+    def encode_text(self, tokens: dict, *, project: bool = True, normalize: bool = True,
+                    tower_features: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens: {'input_ids': long [B, L], ...} -> [B, embed_dim] (or the backbone width).
+        `tower_features`: as in `encode_image`."""
+        feats = tower_features
+        if feats is None:
+            with self._context("text"):
+                feats = self.text(tokens)
         if project:
             feats = self.text_head(feats)
         return F.normalize(feats, dim=-1) if normalize else feats

@@ -27,6 +27,7 @@ from raykd.distributed import all_reduce_sum, average_batchnorm_stats, mark_aver
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
+from raykd.train.feature_cache import load_feature_caches
 from raykd.train.objective import Objective, build_loss, freeze_unused
 from raykd.train.optim import build_optimizer, build_scheduler
 
@@ -99,7 +100,7 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     if cfg.loss.w_align <= 0 and cfg.loss.w_simcse <= 0:
         raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
     objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,
-                                         cfg.loss.simcse_temperature))
+                                         cfg.loss.simcse_temperature, load_feature_caches(cfg, model, ctx.device)))
     if isinstance(objective, nn.parallel.DistributedDataParallel):
         mark_averaged_by_ddp(loss)  # DDP averages the losses' own parameter gradients: no second all-reduce
     optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss})

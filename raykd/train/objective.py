@@ -21,9 +21,12 @@ class Objective(nn.Module):
     """
 
     def __init__(self, model: DualEncoder, loss: nn.Module, teacher: str, w_align: float = 1.0,
-                 w_simcse: float = 0.0, simcse_temperature: float = 0.05):
+                 w_simcse: float = 0.0, simcse_temperature: float = 0.05, feature_caches: Optional[dict] = None):
         super().__init__()
         self.model, self.loss, self.teacher = model, loss, teacher
+        # {'image'|'text': FeatureCache}: locked towers whose features are looked up, not computed
+        # (raykd.train.feature_cache); a plain attribute: not parameters, not checkpointed
+        self.feature_caches = dict(feature_caches or {})
         self.w_align, self.w_simcse = w_align, w_simcse
         self.simcse = get_loss("InfoNCE") if w_simcse > 0 else None
         # a buffer on the model's device: a tensor made from a float each step is a host-to-device copy
@@ -33,16 +36,22 @@ class Objective(nn.Module):
     def forward(self, images: torch.Tensor, tokens: dict, labels: Optional[torch.Tensor]):
         """Returns (scalar loss, detached teacher features [B, D] or None)."""
         total, teacher_feats = 0.0, None
-        text_feats = self.model.encode_text(tokens, normalize=False)
+        cached_text = self._cached("text", tokens)
+        text_feats = self.model.encode_text(tokens, normalize=False, tower_features=cached_text)
         if self.w_align > 0:
-            image_feats = self.model.encode_image(images, normalize=False)
+            image_feats = self.model.encode_image(images, normalize=False, tower_features=self._cached("image", images))
             teacher, student = (text_feats, image_feats) if self.teacher == "text" else (image_feats, text_feats)
             total = self.w_align * self.loss(teacher, student, logit_scale=self.model.scale(), labels=labels)
             teacher_feats = teacher.detach()
         if self.simcse is not None:
-            second_view = self.model.encode_text(tokens, normalize=False)  # a different dropout mask
+            # a different dropout mask (a cached tower is locked: in eval mode, no dropout, the same features)
+            second_view = self.model.encode_text(tokens, normalize=False, tower_features=cached_text)
             total = total + self.w_simcse * self.simcse(text_feats, second_view, logit_scale=self.simcse_scale)
         return total, teacher_feats
+
+    def _cached(self, tower: str, inputs) -> Optional[torch.Tensor]:
+        cache = self.feature_caches.get(tower)
+        return cache(inputs) if cache is not None else None
 
 
 def build_loss(cfg: Config) -> nn.Module:

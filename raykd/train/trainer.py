@@ -26,6 +26,7 @@ from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan, plan_from_config
 from raykd.losses.registry import loss_class, loss_hparams
 from raykd.models.towers import describe_tower
+from raykd.train.feature_cache_build import prepare_feature_caches
 from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
 from raykd.train.trackers import train_callbacks
@@ -182,6 +183,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     data_state.reset()
     if plan is not None:
         data_state.add_skips(plan.skipped)  # shards left out before training (empty files) count as skipped
+        prepare_feature_caches(cfg, plan)  # before the workers get the config: it names the cache folders
     if dataset is None:
         dataset = build_dataset(cfg, plan, data_state)
     storage = cfg.run.storage_path or str(run_dir / "checkpoints")

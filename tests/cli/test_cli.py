@@ -103,3 +103,11 @@ def test_python_dash_m_entry_point():
 def test_bad_eval_task_option_fails_at_check(capsys):
     code = main(["check", str(REPO / "recipes/quickstart.yaml"), "--set", "eval.zeroshot.options={bogus: 1}"])
     assert code == 2 and "bogus" in capsys.readouterr().err
+
+
+def test_data_cache_features_refuses_what_cannot_be_cached(capsys):
+    recipe = str(REPO / "recipes/quickstart.yaml")
+    assert main(["data", "cache-features", recipe]) == 2  # nothing locked
+    assert "no locked tower to cache" in capsys.readouterr().err
+    assert main(["data", "cache-features", recipe, "--tower", "image", "--set", "model.image.lock=true"]) == 2
+    assert "data.augment: light: random crops" in capsys.readouterr().err
