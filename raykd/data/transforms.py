@@ -105,10 +105,10 @@ def crop_resize(images: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tenso
 
 
 @functools.lru_cache(maxsize=16)
-def _scale_shift(spec: ImageSpec, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    return (1 / (255 * std)).to(device), (mean / std).to(device)  # made once per device, not per batch
+def _scale_shift(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    return (1 / (255 * std_t)).to(device), (mean_t / std_t).to(device)  # made once per device, not per batch
 
 
 def normalise(images: torch.Tensor, spec: ImageSpec) -> torch.Tensor:
@@ -116,7 +116,7 @@ def normalise(images: torch.Tensor, spec: ImageSpec) -> torch.Tensor:
     on the images' device (on a GPU: after the uint8 copy, so only a quarter of the bytes crossed)."""
     if images.dtype != torch.uint8:
         raise TypeError(f"normalise takes the uint8 images of BatchTransform, got {images.dtype}")
-    scale, shift = _scale_shift(spec, images.device)
+    scale, shift = _scale_shift(tuple(spec.mean), tuple(spec.std), images.device)
     return images.float().mul_(scale).sub_(shift)
 
 
