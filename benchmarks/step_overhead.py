@@ -7,7 +7,10 @@ worker, dataset iteration, reporting, AMP/clipping bookkeeping), not JPEG decodi
 
     python benchmarks/step_overhead.py [--recipe recipes/quickstart.yaml] [--steps 200]
 
-Prints samples/s of each and the ratio raykd / bare (1.0 = no overhead).
+Prints samples/s of each and the ratio raykd / bare (1.0 = no overhead). On a machine with CUDA both sides
+train on the GPU (raykd's worker with `train.use_gpu`, the bare loop on `cuda`), with the precision
+`train.precision: auto` picks, and each timing window ends with `torch.cuda.synchronize()`. raykd is fed the
+batch as Ray Data delivers it (uint8 images, normalised on the device); the bare loop normalises it once.
 
 With open_clip's own trainer importable (`open_clip_train`, shipped with open_clip_torch), a second
 table compares whole pipelines on the same data: raykd end to end (Ray Data decoding the built-in
@@ -34,6 +37,7 @@ import torch
 from raykd.config import load_config
 from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
+from raykd.data.transforms import normalise
 from raykd.train.loop import amp_dtype
 from raykd.train.optim import build_optimizer, build_scheduler
 
@@ -46,7 +50,7 @@ def fixed_batch(cfg, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
     size = model.image_spec.size
     captions = [f"a {c} {s}" for c, s in zip(rng.choice(["red", "green", "blue"], batch_size),
                                              rng.choice(["circle", "square", "cross"], batch_size))]
-    return {"image": rng.standard_normal((batch_size, 3, size, size)).astype(np.float32),
+    return {"image": rng.integers(0, 256, (batch_size, 3, size, size), dtype=np.uint8),
             **model.text_tokenizer(captions), "label": np.full(batch_size, -1, np.int64)}
 
 
@@ -65,6 +69,7 @@ def bare_loop(cfg, batch: dict, steps: int, warmup: int) -> list[float]:
     dtype = amp_dtype(cfg.train.precision, device)  # the precision raykd's loop picks: same arithmetic
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     tensors = {k: torch.as_tensor(v).to(device) for k, v in batch.items()}
+    tensors["image"] = normalise(tensors["image"], model.image_spec)  # once: the bare loop's input is ready
     tokens = {k: v for k, v in tensors.items() if k not in ("image", "label")}
     model.train()
     rates, start = [], time.perf_counter()
@@ -112,21 +117,22 @@ def raykd_loop(cfg, batch: dict, steps: int, warmup: int) -> float:
     return statistics.median(rates[1:])  # the first window includes worker start-up and compilation
 
 
-def raykd_end_to_end(recipe: str, batch_size: int, train_size: int) -> float:
+def raykd_end_to_end(recipe: str, batch_size: int, train_size: int, use_gpu: bool = False) -> float:
     """raykd on the built-in shapes shards, 1 worker: median samples/s of its reports after the first."""
     from raykd.train.run_logger import read_tensorboard_scalars
     from raykd.train.trainer import build_trainer
 
     cfg = load_config(recipe, ["train.num_workers=1", f"train.batch_size={batch_size}", "train.epochs=1",
                                f"data.builtin_train_size={train_size}", "eval.during_training=false",
-                               "train.log_every_n_steps=4"])
+                               "train.log_every_n_steps=4", f"train.use_gpu={use_gpu}"])
     run_dir = Path(tempfile.mkdtemp(prefix="raykd-bench-e2e-"))
     build_trainer(cfg, run_dir).fit()
     rates = read_tensorboard_scalars(run_dir / "tensorboard")["train/samples_per_s"]
     return statistics.median(rates[1:])
 
 
-def open_clip_end_to_end(recipe: str, batch_size: int, train_size: int) -> float:
+def open_clip_end_to_end(recipe: str, batch_size: int, train_size: int, device: str = "cpu",
+                         precision: str = "fp32") -> float:
     """open_clip_train on the same images/captions (CSV of files), same model config and batch."""
     from raykd.data.builtin import ensure_builtin, shard_paths
     from raykd.data.shards import iter_tar_samples
@@ -153,7 +159,7 @@ def open_clip_end_to_end(recipe: str, batch_size: int, train_size: int) -> float
     out = subprocess.run(
         [sys.executable, "-c", launcher, str(work / "cfg"), "--model", "raykd-bench", "--train-data",
          str(work / "train.csv"), "--dataset-type", "csv", "--batch-size", str(batch_size), "--epochs", "1",
-         "--workers", "1", "--lr", str(cfg.optim.lr), "--warmup", "10", "--precision", "fp32", "--device", "cpu",
+         "--workers", "1", "--lr", str(cfg.optim.lr), "--warmup", "10", "--precision", precision, "--device", device,
          "--logs", str(work / "logs"), "--log-every-n-steps", "4", "--save-frequency", "0"],
         capture_output=True, text=True)
     rates = [float(x) for x in re.findall(r"([\d.]+)/s/gpu", out.stdout + out.stderr)]
@@ -197,8 +203,11 @@ def end_to_end(args) -> None:
     except ImportError:
         print("open_clip_train is not importable: end-to-end comparison skipped")
         return
-    e2e = raykd_end_to_end(args.recipe, args.batch_size, args.train_size)
-    oc = open_clip_end_to_end(args.recipe, args.batch_size, args.train_size)
+    cuda = torch.cuda.is_available()
+    dtype = amp_dtype("auto", torch.device("cuda" if cuda else "cpu"))  # what raykd's precision: auto picks
+    precision = {None: "fp32", torch.bfloat16: "amp_bf16", torch.float16: "amp"}[dtype]
+    e2e = raykd_end_to_end(args.recipe, args.batch_size, args.train_size, use_gpu=cuda)
+    oc = open_clip_end_to_end(args.recipe, args.batch_size, args.train_size, "cuda" if cuda else "cpu", precision)
     print(f"end to end on shapes ({args.train_size} samples, data decoding included):")
     print(f"open_clip_train (1 proc) : {oc:8.1f} samples/s")
     print(f"raykd (Ray Train + Data) : {e2e:8.1f} samples/s")

@@ -5,18 +5,26 @@ Layout of `<root>/<name>/`:
     test/shard-000000.tar ...  + sizes.json   held-out labelled split, same format
     classnames.txt   one class name per line (line index = label)
     templates.txt    one zero-shot prompt template per line, with a `{}` placeholder
-    meta.json        {"name", "num_classes", "image_size", "train_size", "test_size", "version"}
+    meta.json        {"name", "num_classes", "image_size", "train_size", "test_size", "version", "digest"}
 
 Generation goes to a temporary sibling directory renamed into place atomically, so concurrent
 callers (several Ray workers, several test processes) are safe: a loser of the race discards its
 copy and uses the winner's.
+
+On a cluster every node has its own cache, so training names built-in shards by `builtin://` URLs
+(`builtin_url`) that carry the data set's content digest instead of the driver's local path: the read task
+generates the data set on its own node on first read (`builtin_shard_path`) and checks that what it made is
+byte for byte what the driver planned with.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -28,6 +36,8 @@ from raykd.data.synthetic import BUILTIN_SETS, SyntheticSet
 
 TRAIN_SHARD_SIZE = 512
 TEST_SHARD_SIZE = 1000
+URL_SCHEME = "builtin://"
+_URL = re.compile(r"builtin://(?P<name>[a-z]+?)(?:-train(?P<n>\d+))?@(?P<digest>[0-9a-f]+)/(?P<file>.+)")
 
 
 def list_builtin() -> list[str]:
@@ -85,9 +95,19 @@ def ensure_builtin(name: str, root: str | Path | None = None, train_size: int | 
 
 def _is_current(path: Path, spec: SyntheticSet) -> bool:
     try:
-        return json.loads((path / "meta.json").read_text())["version"] == spec.version
+        meta = json.loads((path / "meta.json").read_text())
+        return meta["version"] == spec.version and bool(meta["digest"])
     except (OSError, ValueError, KeyError):
         return False
+
+
+def _content_digest(out: Path) -> str:
+    """sha256 over the split folders' files (names and bytes, in name order): what every node must reproduce."""
+    h = hashlib.sha256()
+    for path in sorted(p for split in ("train", "test") for p in (out / split).iterdir()):
+        h.update(f"{path.parent.name}/{path.name}\0".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _generate(spec: SyntheticSet, train_size: int, out: Path) -> None:
@@ -99,8 +119,47 @@ def _generate(spec: SyntheticSet, train_size: int, out: Path) -> None:
     meta = {
         "name": spec.name, "num_classes": len(spec.classnames), "image_size": spec.image_size,
         "train_size": train_size, "test_size": sum(read_sizes(out / "test").values()), "version": spec.version,
+        "digest": _content_digest(out),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def builtin_digest(dataset_dir: str | Path) -> str:
+    """The content digest recorded in a generated data set's meta.json."""
+    return json.loads((Path(dataset_dir) / "meta.json").read_text())["digest"]
+
+
+def builtin_url(dataset_dir: str | Path, path: str | Path) -> str:
+    """`builtin://<folder name>@<digest>/<path relative to the folder>` for a file of a generated data set."""
+    dataset_dir = Path(dataset_dir)
+    relative = Path(path).resolve().relative_to(dataset_dir.resolve()).as_posix()
+    return f"{URL_SCHEME}{dataset_dir.name}@{builtin_digest(dataset_dir)[:16]}/{relative}"
+
+
+def is_builtin_url(url: str) -> bool:
+    return url.startswith(URL_SCHEME)
+
+
+def builtin_shard_path(url: str, root: str | Path | None = None) -> str:
+    """The local path of a `builtin://` file on this machine, generating the data set into `root` (default:
+    this process's `default_root()`) on first use.
+
+    Raises:
+        ValueError: a malformed URL, or a data set generated here whose digest differs from the URL's (the
+            nodes run different versions of the generator or its libraries: they would train on other data).
+    """
+    match = _URL.fullmatch(url)
+    if match is None:
+        raise ValueError(f"{url!r} is not a built-in data URL (builtin://<name>[-train<N>]@<digest>/<file>)")
+    n = match["n"] and int(match["n"])
+    directory = ensure_builtin(match["name"], root, n)
+    digest = builtin_digest(directory)
+    if not digest.startswith(match["digest"]):
+        raise ValueError(f"built-in data set {directory.name!r} generated on {socket.gethostname()} in {directory} "
+                         f"has digest {digest[:16]}, but the run was planned with {match['digest']} ({url}): this "
+                         "node's raykd, Pillow or numpy differ from the driver's; install the same versions "
+                         "everywhere or put the data set on shared storage (data.builtin_root)")
+    return str(directory / match["file"])
 
 
 def read_lines(path: str | Path) -> list[str]:

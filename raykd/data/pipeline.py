@@ -11,7 +11,8 @@ Two executors over the same per-unit function (`raykd.data.reader.unit_samples`,
   * `iterate_shards_torch`: webdataset + a `torch.utils.data.DataLoader` (tests, benchmarks, runs
     without Ray): over plain shard URLs the stock webdataset pipeline, over a plan its units.
 
-Rows: `image` float32 [3, S, S], one int64 [L] column per key returned by `tokenize`, `label`
+Rows: `image` uint8 [3, S, S] (cropped and resized, not normalised: `raykd.data.transforms.normalise` does that
+on the device that trains, so a quarter of float32's bytes cross the object store and the copy), one int64 [L] column per key returned by `tokenize`, `label`
 int64 (-1 without a class). Bad data follows `on_error` (see `raykd.data.samples`); skips are counted
 per shard URL and reason in the run's `DataRunState` (`raykd.data.run_state`) passed here.
 """
@@ -127,7 +128,7 @@ def build_train_dataset(
         state: the run's `DataRunState`: where skips are counted (`state.skipped()`), and the epoch the
             train workers announce.
     Returns:
-        Dataset with columns image float32 [3, S, S], <tokenize keys> int64 [L], label int64.
+        Dataset with columns image uint8 [3, S, S], <tokenize keys> int64 [L], label int64.
     """
     plan = data if isinstance(data, TrainPlan) else plan_from_urls(data, shuffle_seed or 0)
     processor = ShardProcessor(image_spec, tokenize, augment, on_error, batch_size, augment_seed)
@@ -148,12 +149,15 @@ def build_train_dataset(
 
 
 def torch_batches(ds, batch_size: int, *, shuffle_buffer: int = 0, prefetch_batches: int = 2,
-                  seed: int | None = None) -> Iterable[dict[str, torch.Tensor]]:
+                  seed: int | None = None, device: torch.device | None = None) -> Iterable[dict[str, torch.Tensor]]:
     """Training batches of a Dataset or a train worker's DataIterator: full batches only, with Ray's
-    local shuffle buffer when `shuffle_buffer > 0`."""
+    local shuffle buffer when `shuffle_buffer > 0`, on `device` (None: Ray's choice, the worker's device in
+    Ray Train). To a CUDA device they are collated into pinned memory and copied without blocking (Ray's
+    default for that copy), so the copy overlaps the step."""
     return ds.iter_torch_batches(
         batch_size=batch_size, drop_last=True, prefetch_batches=prefetch_batches,
         local_shuffle_buffer_size=shuffle_buffer or None, local_shuffle_seed=seed,
+        device=device if device is not None else "auto", pin_memory=device is not None and device.type == "cuda",
     )
 
 
@@ -212,7 +216,7 @@ def iterate_shards_torch(
     state: DataRunState = DataRunState(),
     epoch: int = 0,
 ) -> torch.utils.data.DataLoader:
-    """The same batches through webdataset + a DataLoader: dicts of tensors, image float32 [B, 3, S, S],
+    """The same batches through webdataset + a DataLoader: dicts of tensors, image uint8 [B, 3, S, S],
     token keys int64 [B, L], label int64 [B]. Shard specs go through webdataset's own shard list and
     tar reader; a `TrainPlan` is read as `epoch`'s units (in plan order, unshuffled). Shards (units)
     are split across the `num_workers` processes (each worker's last batch may be short). Skips are
@@ -228,7 +232,7 @@ def iterate_shards_torch(
                   wds.tariterators.url_opener, _TorchShardStage(processor, state)]
     pipeline = wds.DataPipeline(*stages)
     return torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=num_workers,
-                                       persistent_workers=False)
+                                       persistent_workers=False, pin_memory=torch.cuda.is_available())
 
 
 def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: int | None = None,

@@ -4,7 +4,8 @@ Shared by the Ray Data pipeline and the DataLoader path. Faults go through the `
 policy: a shard that cannot be opened (e.g. deleted mid-run) is `missing_shard` (FileNotFoundError)
 or `unreadable_shard` (any other OSError), counted under its URL and logged as a warning naming it;
 a damaged tar is `corrupt_tar` (the samples before the damage are kept); a record's image file that
-is gone is `missing_image` (unreadable: `bad_image`).
+is gone is `missing_image` (unreadable: `bad_image`). A built-in shard (`builtin://`) is generated on the reading node
+first; a failure to generate it, or a copy that differs from the driver's, fails the read (never a skip).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 
 import numpy as np
 
+from raykd.data.builtin import builtin_shard_path, is_builtin_url
 from raykd.data.samples import SampleError, ShardProcessor
 from raykd.data.sampling import unit_positions
 from raykd.data.shards import iter_tar_samples, read_url
@@ -34,8 +36,9 @@ def read_shard(data, url: str, processor: ShardProcessor) -> list[dict]:
 
 def _tar_samples(unit: dict, processor: ShardProcessor) -> list[dict]:
     url = unit["url"]
+    path = builtin_shard_path(url) if is_builtin_url(url) else url  # built-in: made on this node on first read
     try:
-        data = read_url(url)
+        data = read_url(path)
     except OSError as exc:
         reason = "missing_shard" if isinstance(exc, FileNotFoundError) else "unreadable_shard"
         processor.skip(SampleError(reason, url, "<whole shard>", exc))  # raises under on_error: raise

@@ -3,7 +3,7 @@
 A raw sample is `{"__key__", "__url__", "jpg": bytes, "txt": bytes, "cls": bytes (optional)}`.
 `decode_sample` turns one into (image uint8 [H, W, 3], caption, label) or raises `SampleError` with
 a reason; `ShardProcessor` runs a whole shard's samples through it under an error policy and emits
-column batches `{"image": float32 [B, 3, S, S], <token keys>: int64 [B, L], "label": int64 [B]}`.
+column batches `{"image": uint8 [B, 3, S, S], <token keys>: int64 [B, L], "label": int64 [B]}`.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def decode_sample(sample: dict, size_hint: int | None = None) -> tuple[np.ndarra
 def collate(
     images: list[np.ndarray], captions: list[str], labels: list[int], transform: BatchTransform, tokenize: Tokenize
 ) -> dict[str, np.ndarray]:
-    """Decoded samples -> {"image": float32 [B, 3, S, S], **tokenize(captions) as int64 [B, L], "label": int64 [B]}."""
+    """Decoded samples -> {"image": uint8 [B, 3, S, S] (normalised on the device: `transforms.normalise`), **tokenize(captions) as int64 [B, L], "label": int64 [B]}."""
     batch = {"image": transform(images).numpy()}
     for name, ids in tokenize(captions).items():
         batch[name] = np.asarray(ids, dtype=np.int64)

@@ -3,7 +3,8 @@
 A `Source` is a list of `Shard`s plus how its samples are labelled. Four kinds, one per config key:
     shards          webdataset tars (local, brace patterns, folders, globs, any fsspec URL); sizes from
                     sizes.json / img2dataset `_stats.json` / counting local tars
-    builtin         a built-in data set's image-caption pairs (`raykd.data.builtin`)
+    builtin         a built-in data set's image-caption pairs (`raykd.data.builtin`); without an explicit
+                    `data.builtin_root` its shards are `builtin://` URLs, generated on each node on first read
     coco            a COCO captions JSON + its image folder: one sample per caption; the captions
                     are cut into record shards of `RECORDS_PER_SHARD`
     classification  labelled images as prompted captions ("a photo of a {class name}."): a built-in
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from raykd.config.schema import DataConfig, SourceConfig
-from raykd.data.builtin import ensure_builtin, list_builtin
+from raykd.data.builtin import builtin_url, ensure_builtin, list_builtin
 from raykd.data.shards import is_remote, open_url, shard_sizes, usable_shards, validate_shards
 
 RECORDS_PER_SHARD = 1000
@@ -102,7 +103,7 @@ def _resolve(key: str, entry: SourceConfig, cfg: DataConfig, mixed: bool) -> Sou
         return Source(key, tar_shards(urls), entry.weight, pair_labels, skipped=skipped)
     if entry.builtin:
         directory = _builtin_dir(entry.builtin, cfg)
-        return Source(key, tar_shards(_split_shards(directory, entry.split)), entry.weight, pair_labels)
+        return Source(key, _builtin_shards(directory, entry.split, cfg), entry.weight, pair_labels)
     if entry.coco:
         return Source(key, coco_shards(entry.coco, entry.images), entry.weight, "none")
     return _classification(key, entry, cfg)
@@ -114,6 +115,16 @@ def tar_shards(urls: list[str]) -> list[Shard]:
 
 def _builtin_dir(name: str, cfg: DataConfig):
     return ensure_builtin(name, cfg.builtin_root or None, cfg.builtin_train_size or None)
+
+
+def _builtin_shards(directory, split: str, cfg: DataConfig) -> list[Shard]:
+    """A built-in split's shards; in the default cache as `builtin://` URLs, so that every node reads its own
+    copy (generated there on first read) instead of the driver's disk. An explicit `data.builtin_root` is
+    read as it is (e.g. shared storage)."""
+    shards = tar_shards(_split_shards(directory, split))
+    if cfg.builtin_root:
+        return shards
+    return [replace(shard, url=builtin_url(directory, shard.url)) for shard in shards]
 
 
 def _split_shards(directory, split: str) -> list[str]:
@@ -160,14 +171,16 @@ def _read_lines(url: str) -> list[str]:
 
 def _classification(key: str, entry: SourceConfig, cfg: DataConfig) -> Source:
     name = entry.classification
-    directory = str(_builtin_dir(name, cfg)) if name in list_builtin() else name
+    builtin = name in list_builtin()
+    directory = str(_builtin_dir(name, cfg)) if builtin else name
     if not is_remote(directory) and not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory!r} is neither a built-in data set ({', '.join(list_builtin())}) "
                                 "nor a folder")
     classnames_file = _join(directory, "classnames.txt")
     if is_remote(directory) or os.path.isfile(classnames_file):
         classnames = _read_lines(classnames_file)
-        shards = tar_shards(_split_shards(directory, entry.split))
+        shards = (_builtin_shards(directory, entry.split, cfg) if builtin
+                  else tar_shards(_split_shards(directory, entry.split)))
     else:
         classnames, shards = image_folder_shards(directory, entry.split)
     templates = entry.templates

@@ -6,10 +6,13 @@ adaptive sampling, so down-scaling averages like an anti-aliased resize) to `siz
     light         RandomResizedCrop, scale (0.8, 1.0), ratio (0.9, 1.11)
     clip          RandomResizedCrop, scale (0.9, 1.0), ratio (3/4, 4/3): open_clip's default train transform
 There is no horizontal flip: captions name positions ("in the top left corner").
-Output is float32 [B, 3, size, size], normalised by the spec's mean/std.
+Output is uint8 [B, 3, size, size]: a quarter of float32's bytes through Ray's object store, the shuffle
+buffer and the copy to the GPU. `normalise` turns it into the tower's float input (mean/std of its
+`ImageSpec`) where it is used, on the device the batch is on.
 """
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from typing import Sequence
@@ -91,20 +94,34 @@ def _clamped_centre_boxes(heights: np.ndarray, widths: np.ndarray, ratio) -> np.
     return np.stack([x0, y0, x0 + w_out, y0 + h_out], axis=1)
 
 
-def crop_resize_normalise(images: np.ndarray, boxes: np.ndarray, spec: ImageSpec) -> torch.Tensor:
+def crop_resize(images: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
     """uint8 [B, H, W, 3] + float [B, 4] boxes (x0, y0, x1, y1 in pixel-edge coordinates)
-    -> float32 [B, 3, size, size], each box resized to size x size and normalised by spec."""
+    -> uint8 [B, 3, size, size], each box resized to size x size (rounded to the nearest level)."""
     images = np.ascontiguousarray(images) if images.flags.writeable else images.copy()  # torch wants writable
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     rois = torch.cat([torch.arange(len(x), dtype=torch.float32)[:, None], torch.from_numpy(boxes).float()], 1)
-    out = roi_align(x, rois, output_size=spec.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    return out.mul_(1 / (255 * std)).sub_(mean / std)
+    out = roi_align(x, rois, output_size=size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _scale_shift(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    return (1 / (255 * std_t)).to(device), (mean_t / std_t).to(device)  # made once per device, not per batch
+
+
+def normalise(images: torch.Tensor, spec: ImageSpec) -> torch.Tensor:
+    """uint8 [B, 3, S, S] (from `BatchTransform`) -> float32 [B, 3, S, S] normalised by `spec`'s mean/std,
+    on the images' device (on a GPU: after the uint8 copy, so only a quarter of the bytes crossed)."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalise takes the uint8 images of BatchTransform, got {images.dtype}")
+    scale, shift = _scale_shift(tuple(spec.mean), tuple(spec.std), images.device)
+    return images.float().mul_(scale).sub_(shift)
 
 
 class BatchTransform:
-    """Picklable batch preprocessor: `transform(images) -> float32 [B, 3, size, size]`.
+    """Picklable batch preprocessor: `transform(images) -> uint8 [B, 3, size, size]` (see `normalise`).
 
     `images` is uint8 [B, H, W, 3] or a list of uint8 [H_i, W_i, 3] of mixed sizes (processed per
     size group). Random crops come from a numpy generator seeded with `seed` (None: fresh entropy).
@@ -125,20 +142,20 @@ class BatchTransform:
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         if isinstance(images, np.ndarray) and images.ndim == 4:
             n, h, w = images.shape[:3]
-            return crop_resize_normalise(images, self.boxes(np.full(n, h), np.full(n, w)), self.spec)
+            return crop_resize(images, self.boxes(np.full(n, h), np.full(n, w)), self.spec.size)
         groups: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
             groups.setdefault(img.shape, []).append(i)
         if len(groups) == 1:
             return self(np.stack(images))
-        out = torch.empty(len(images), 3, self.spec.size, self.spec.size)
+        out = torch.empty(len(images), 3, self.spec.size, self.spec.size, dtype=torch.uint8)
         for idx in groups.values():
             out[idx] = self(np.stack([images[i] for i in idx]))
         return out
 
 
 def eval_transform(spec: ImageSpec) -> BatchTransform:
-    """Shorter side resized to `spec.size`, centre crop, normalise (batch-wise)."""
+    """Shorter side resized to `spec.size`, centre crop (batch-wise; `normalise` follows on the device)."""
     return BatchTransform(spec, "none")
 
 
@@ -154,4 +171,4 @@ class PILEvalTransform:
         self.batch = eval_transform(spec)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
-        return self.batch(np.asarray(img.convert("RGB"))[None])[0]
+        return normalise(self.batch(np.asarray(img.convert("RGB"))[None]), self.batch.spec)[0]

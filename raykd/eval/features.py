@@ -1,8 +1,9 @@
 """Batched feature extraction for evaluation, and a cache so each (model, data set) is encoded once.
 
 Images may be given as
-- ``uint8`` arrays or tensors ``[N, H, W, 3]`` (resized, centre-cropped and normalised with the model's
-  ``image_spec`` by ``raykd.data.transforms.eval_transform``, the data pipeline's eval path),
+- ``uint8`` arrays or tensors ``[N, H, W, 3]`` (resized and centre-cropped by
+  ``raykd.data.transforms.eval_transform``, the data pipeline's eval path, copied to the device as uint8 and
+  normalised there with the model's ``image_spec``),
 - a float tensor ``[N, 3, S, S]`` that is already preprocessed (only batched and moved to the device),
 - a sequence of file paths, PIL images or uint8 ``[H_i, W_i, 3]`` arrays (loaded lazily, one batch at a time).
 
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from raykd.data.transforms import eval_transform
+from raykd.data.transforms import eval_transform, normalise
 
 
 # ---------------------------------------------------------------------------------------------- device, mode
@@ -59,8 +60,13 @@ def _progress(total: int, desc: str):
 
 # ---------------------------------------------------------------------------------------------- images
 def preprocess_uint8(images: np.ndarray | torch.Tensor | Sequence[np.ndarray], spec: Any) -> torch.Tensor:
-    """uint8 ``[B, H, W, 3]`` (or a list of ``[H_i, W_i, 3]``) -> float32 ``[B, 3, S, S]`` with the data
-    pipeline's eval transform (shorter side resized to ``spec.size``, centre crop, normalise)."""
+    """uint8 ``[B, H, W, 3]`` (or a list of ``[H_i, W_i, 3]``) -> float32 ``[B, 3, S, S]`` on the CPU with the
+    data pipeline's eval transform (shorter side resized to ``spec.size``, centre crop, normalise)."""
+    return normalise(_crops(images, spec), spec)
+
+
+def _crops(images: np.ndarray | torch.Tensor | Sequence[np.ndarray], spec: Any) -> torch.Tensor:
+    """The eval transform's uint8 crops ``[B, 3, S, S]`` (not yet normalised)."""
     if isinstance(images, torch.Tensor):
         images = images.cpu().numpy()
     return eval_transform(spec)(images)
@@ -78,17 +84,22 @@ def _load_rgb(item: Any) -> np.ndarray:
     return np.asarray(item.convert("RGB"))
 
 
-def _image_batch(images: Any, start: int, stop: int, spec: Any,
+def _image_batch(images: Any, start: int, stop: int, spec: Any, device: torch.device,
                  transform: Callable[[list[np.ndarray]], torch.Tensor] | None = None) -> torch.Tensor:
-    """Rows [start, stop) of ``images`` as a preprocessed float batch ``[B, 3, S, S]`` (``transform``: uint8
-    RGB arrays -> that batch, instead of the model's eval transform)."""
+    """Rows [start, stop) of ``images`` as the model's float input ``[B, 3, S, S]`` on ``device``: crops
+    cross to the device as uint8 (from pinned memory on a GPU) and are normalised there. ``transform``
+    (uint8 RGB arrays -> a preprocessed float batch) replaces the model's eval transform, e.g. ELEVATER's."""
     if isinstance(images, torch.Tensor) and images.is_floating_point():
-        return images[start:stop]
+        return images[start:stop].to(device, non_blocking=True)
     if transform is not None:
-        return transform([_load_rgb(item) for item in images[start:stop]])
+        return transform([_load_rgb(item) for item in images[start:stop]]).to(device, non_blocking=True)
     if isinstance(images, (np.ndarray, torch.Tensor)):
-        return preprocess_uint8(torch.as_tensor(images[start:stop]), spec)
-    return preprocess_uint8([_load_rgb(item) for item in images[start:stop]], spec)
+        crops = _crops(torch.as_tensor(images[start:stop]), spec)
+    else:
+        crops = _crops([_load_rgb(item) for item in images[start:stop]], spec)
+    if device.type == "cuda":
+        crops = crops.pin_memory()
+    return normalise(crops.to(device, non_blocking=True), spec)
 
 
 # ---------------------------------------------------------------------------------------------- cache
@@ -148,7 +159,7 @@ def extract_image_features(model: Any, images: Any, batch_size: int = 256, proje
         device, spec, out = model_device(model), getattr(model, "image_spec", None), []
         with inference(model), _progress(num, "image features") as bar:
             for start in range(0, num, batch_size):
-                batch = _image_batch(images, start, min(start + batch_size, num), spec, transform).to(device)
+                batch = _image_batch(images, start, min(start + batch_size, num), spec, device, transform)
                 out.append(model.encode_image(batch, project=project, normalize=False).float().cpu())
                 bar.update(batch.shape[0])
         return torch.cat(out) if out else torch.empty(0, 0)

@@ -120,17 +120,19 @@ class PromptBERTPooler:
         rows = torch.arange(ids.shape[0], device=ids.device)
         shift = lengths if self.mask_pos >= self.slot else torch.zeros_like(lengths)
         feats = hidden[rows, self.mask_pos + shift]  # the template's [MASK], moved right by the sentence
-        return feats - self.noise(model, lengths)
+        return feats - self.noise(model, lengths, max_length=ids.shape[1] - len(self.template_ids))
 
-    def noise(self, model: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
-        """lengths long [B] -> the template's [MASK] state for each row [B, H]."""
-        unique, inverse = lengths.unique(return_inverse=True)
-        n, t = unique.shape[0], len(self.template_ids)
+    def noise(self, model: nn.Module, lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+        """lengths long [B] (each in 0..max_length) -> the template's [MASK] state for each row [B, H].
+
+        The template runs once for every possible sentence length 0..max_length (a static shape, so no
+        host sync as `lengths.unique()` had) and each row picks its own on the device."""
+        n, t = max_length + 1, len(self.template_ids)
         ids = torch.tensor(self.template_ids, device=lengths.device).expand(n, t)
         positions = torch.arange(t, device=lengths.device).expand(n, t).clone()
-        positions[:, self.slot:] += unique[:, None]
+        positions[:, self.slot:] += torch.arange(n, device=lengths.device)[:, None]
         out = model(input_ids=ids, attention_mask=torch.ones_like(ids), position_ids=positions + self.position_offset)
-        return out.last_hidden_state[:, self.mask_pos][inverse]
+        return out.last_hidden_state[:, self.mask_pos][lengths.clamp(0, max_length)]
 
 
 def _pool(pooler: str):

@@ -23,6 +23,7 @@ from torch import nn
 
 from raykd.config.loading import config_to_dict
 from raykd.config.schema import Config
+from raykd.data.transforms import normalise
 from raykd.distributed import all_reduce_sum, average_batchnorm_stats, mark_averaged_by_ddp
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
@@ -135,6 +136,14 @@ class NonFiniteLoss:
         if step:
             raise FloatingPointError(f"non-finite loss {self.value.item()} at step {step} (epoch {int(self.epoch)}); "
                                      "no checkpoint written for it")
+
+
+def device_batch(batch: dict, device: torch.device, image_spec) -> dict:
+    """The batch on `device` (Ray Train's batches already arrive there, from pinned memory) with its uint8
+    images normalised there by the image tower's spec: a quarter of float32's bytes crossed to the device."""
+    batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    batch["image"] = normalise(batch["image"], image_spec)
+    return batch
 
 
 def train_step(c: Components, batch: dict, grad_clip_norm: float):
@@ -251,6 +260,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
                 tick = time.perf_counter()
                 continue
             meter.data_time += time.perf_counter() - tick
+            batch = device_batch(batch, ctx.device, c.model.image_spec)
             loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
             step, batches_done = step + 1, batches_done + 1
             c.nonfinite.record(loss, step, epoch)

@@ -62,7 +62,8 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
         data_state.set_epoch(epoch)
         return torch_batches(shard, cfg.train.batch_size, shuffle_buffer=cfg.data.shuffle_buffer,
                              prefetch_batches=cfg.data.prefetch_batches,
-                             seed=cfg.run.seed + epoch if cfg.data.shuffle_buffer > 0 else None)
+                             seed=cfg.run.seed + epoch if cfg.data.shuffle_buffer > 0 else None,
+                             device=ray.train.torch.get_device())
 
     def report(metrics: dict, checkpoint_dir):
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None

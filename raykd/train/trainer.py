@@ -21,6 +21,7 @@ from ray.train.torch import TorchTrainer
 
 from raykd.config.loading import config_to_dict, save_config
 from raykd.config.schema import Config
+from raykd.data.node_paths import check_readable_on_nodes, local_data_paths
 from raykd.data.pipeline import build_from_config
 from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan, plan_from_config
@@ -179,6 +180,8 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     init_ray(cfg)
     check_cpus_left_for_data(cfg)
     check_gpus_for_workers(cfg)
+    if plan is not None:
+        check_readable_on_nodes(local_data_paths(plan))  # a driver-only path would vanish as skipped shards
     data_state = DataRunState.for_run(cfg.run.name, run_dir)
     data_state.reset()
     if plan is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raykd.data.builtin import ensure_builtin, list_builtin, load_labelled_split, read_lines, shard_paths
+from raykd.data.builtin import (builtin_shard_path, builtin_url, ensure_builtin, list_builtin, load_labelled_split,
+                                read_lines, shard_paths)
 from raykd.data.shards import read_sizes
 
 
@@ -64,6 +65,7 @@ def test_default_root_from_env(tmp_path, monkeypatch):
 
 def test_shapes_layout_sizes_and_balance(shapes_dir):
     meta = json.loads((shapes_dir / "meta.json").read_text())
+    assert len(meta.pop("digest")) == 64  # sha256 of the shards, see test_builtin_url_*
     assert meta == {"name": "shapes", "num_classes": 16, "image_size": 64, "train_size": 256,
                     "test_size": 800, "version": 2}
     assert sum(read_sizes(shapes_dir / "train").values()) == 256
@@ -108,3 +110,24 @@ def test_stale_version_is_regenerated(tmp_path):
     assert ensure_builtin("digits", tmp_path, train_size=10) == path
     assert json.loads((path / "meta.json").read_text()) == meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-train10"]
+
+
+def test_builtin_url_is_regenerated_where_it_is_read(tmp_path):
+    """A node that has never seen the driver's cache generates the data set into its own and reads the same bytes."""
+    driver = ensure_builtin("digits", tmp_path / "driver", train_size=30)
+    shard = shard_paths(driver, "train")[0]
+    url = builtin_url(driver, shard)
+    assert url.startswith("builtin://digits-train30@") and url.endswith("/train/shard-000000.tar")
+    node_path = builtin_shard_path(url, root=tmp_path / "node")
+    assert node_path == str(tmp_path / "node" / "digits-train30" / "train" / "shard-000000.tar")
+    assert Path(node_path).read_bytes() == Path(shard).read_bytes()
+
+
+def test_builtin_url_with_another_digest_is_refused(tmp_path):
+    driver = ensure_builtin("digits", tmp_path, train_size=30)
+    url = builtin_url(driver, shard_paths(driver, "train")[0])
+    stale = url.replace(url.split("@")[1][:16], "0" * 16)
+    with pytest.raises(ValueError, match="has digest .* but the run was planned with 0000000000000000"):
+        builtin_shard_path(stale, root=tmp_path)
+    with pytest.raises(ValueError, match="is not a built-in data URL"):
+        builtin_shard_path("builtin://digits/train/shard-000000.tar", root=tmp_path)

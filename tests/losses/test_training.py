@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from raykd.config import load_config
 from raykd.losses import list_losses, loss_class
-from raykd.train.loop import run_training, setup
+from raykd.train.loop import device_batch, run_training, setup
 from tests.conftest import REPO, tiny_overrides
 from tests.train.local import LocalRun
 
@@ -48,6 +48,7 @@ def test_loss_goes_down(builtin_root, name):
 
 
 def mean_cosine(c, batch) -> float:
+    batch = device_batch(batch, torch.device("cpu"), c.model.image_spec)
     tokens = {k: v for k, v in batch.items() if k not in ("image", "label")}
     with torch.no_grad():
         student = c.model.encode_image(batch["image"])

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from raykd.config import load_config
-from raykd.train.loop import run_training, setup, train_step
+from raykd.data.transforms import normalise
+from raykd.train import loop as loop_module
+from raykd.train.loop import device_batch, run_training, setup, train_step
 from raykd.schedules import lr_factor
 from tests.conftest import REPO, tiny_overrides
 from tests.train.local import LocalRun
@@ -76,20 +78,17 @@ def test_max_steps_stops_mid_epoch_and_checkpoints_position(builtin_root):
     assert (last["step"], last["epoch"], last["batches_done"]) == (3, 0, 3)
 
 
-def test_nan_loss_stops_with_step_and_no_checkpoint(builtin_root):
+def test_nan_loss_stops_with_step_and_no_checkpoint(builtin_root, monkeypatch):
     cfg = tiny_cfg(builtin_root, **{"train.epochs": 1, "train.log_every_n_steps": 1})
     run = LocalRun(cfg)
     calls = {"n": 0}
-    original = run.epoch_batches
 
-    def poisoned(epoch):
-        for batch in original(epoch):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                batch["image"] = torch.full_like(batch["image"], float("nan"))
-            yield batch
+    def poisoned(images, spec):  # uint8 images cannot be NaN: poison the third batch once normalised
+        calls["n"] += 1
+        out = normalise(images, spec)
+        return torch.full_like(out, float("nan")) if calls["n"] == 3 else out
 
-    run.epoch_batches = poisoned
+    monkeypatch.setattr(loop_module, "normalise", poisoned)
     with pytest.raises(FloatingPointError, match=r"non-finite loss nan at step 3 \(epoch 0\); no checkpoint"):
         run_training(cfg, run.context())
     assert run.checkpoints == [] and [r["step"] for r in run.reports] == [1, 2]
@@ -102,7 +101,8 @@ def test_train_step_clips_gradients(builtin_root):
     run = LocalRun(cfg)
     c = setup(cfg, run.context())
     before = params(c.model)
-    train_step(c, next(iter(run.epoch_batches(0))), cfg.optim.grad_clip_norm)  # (loss, feats)
+    batch = device_batch(next(iter(run.epoch_batches(0))), torch.device("cpu"), c.model.image_spec)
+    train_step(c, batch, cfg.optim.grad_clip_norm)  # (loss, feats)
     delta = torch.sqrt(sum(((before[k] - v) ** 2).sum() for k, v in c.model.state_dict().items() if v.is_floating_point()))
     assert delta.item() == pytest.approx(1e-3, rel=1e-3)  # lr 1 x clipped norm 1e-3
 
