@@ -90,7 +90,7 @@ def _ray_unit_batches(batch: dict, processor: ShardProcessor, labelling: list, s
     for blob in batch["unit"]:
         unit = pickle.loads(blob)
         samples = unit_samples(unit, labelling[unit["source"]], processor)
-        processor.start_shard(unit["url"])
+        processor.start_shard(unit["url"], unit.get("seed"))
         yield from processor.batches(samples)
     state.add_skips(processor.pop_skips())
 
@@ -121,7 +121,9 @@ def build_train_dataset(
         shuffle_seed: None keeps a full epoch's shard and sample order; an int shuffles units and the
             samples within each, differently every epoch (shard specs: seeded by it; a plan: by its
             own seed). Sampled plans (resample / episode) are random whatever this says.
-        augment_seed: None draws crops from fresh entropy; an int makes crops a function of (seed, shard).
+        augment_seed: None makes crops a function of each unit's seed (the plan's seed, the epoch, the unit's
+            place), different every epoch and the same when an epoch is re-read on resume; an int makes them a
+            function of (augment_seed, shard), the same every epoch.
         batch_size: rows per preprocessing batch inside Ray Data (not the training batch size).
         num_cpus: logical CPUs per read+preprocess task; concurrency: max concurrent tasks (None: Ray decides).
         state: the run's `DataRunState`: where skips are counted (`state.skipped()`), and the epoch the
@@ -192,7 +194,7 @@ class _TorchUnitStage:
     def __call__(self, units: Iterable[dict]) -> Iterator[dict]:
         def samples():
             for unit in units:
-                self.processor.start_shard(unit["url"])
+                self.processor.start_shard(unit["url"], unit.get("seed"))
                 yield from unit_samples(unit, self.labelling[unit["source"]], self.processor)
 
         yield from self.processor.batches(samples())
@@ -235,7 +237,8 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
                       state: DataRunState = DataRunState(), plan: TrainPlan | None = None) -> ray.data.Dataset:
     """`build_train_dataset` with the settings of a `DataConfig` (its sources, epoch mode, workers and
     batch sizes): `plan` (default: `plan_from_config(cfg, seed)`) shuffled when cfg.shuffle_buffer > 0
-    (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
+    (pass cfg.shuffle_buffer to `torch_batches` too); crops a function of (seed, epoch, unit), so an epoch
+    re-read on resume gets the same ones."""
     return build_train_dataset(
         plan if plan is not None else plan_from_config(cfg, seed or 0),
         image_spec,
@@ -243,7 +246,7 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
         augment=cfg.augment,
         on_error=cfg.on_error,
         shuffle_seed=(seed or 0) if cfg.shuffle_buffer > 0 else None,
-        augment_seed=None,  # a seed would repeat the same crops every epoch
+        augment_seed=None,  # crops from each unit's seed (a fixed seed would repeat the same crops every epoch)
         batch_size=cfg.preprocess_batch_size,
         num_cpus=cfg.cpus_per_read_task,
         concurrency=cfg.read_concurrency or None,

@@ -164,6 +164,20 @@ def build_dataset(cfg: Config, plan: TrainPlan, data_state: DataRunState):
     return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, state=data_state, plan=plan)
 
 
+def ordered_ingest() -> ray.train.DataConfig:
+    """Ray Train's ingest with Ray Data's deterministic execution (`preserve_order`), the driver's other options kept.
+
+    Ray Data then hands the read tasks' batches to the equal split in unit order (not as tasks finish), and
+    the split (locality off under `preserve_order`) gives each batch to the worker that has received the
+    fewest rows so far: each worker's rows in an epoch, and with the seeded local shuffle its batches, are
+    a function of (seed, epoch, rank, world size). That makes skipping a worker's first k batches on a
+    mid-epoch resume exact. The cost: a slow read task holds back the ones after it.
+    """
+    options = ray.train.DataConfig.default_ingest_options()
+    options.preserve_order = True
+    return ray.train.DataConfig(execution_options=options)
+
+
 def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,
                   callbacks: list | None = None):
     """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests);
@@ -200,7 +214,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         train_loop_per_worker,
         train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": steps_per_epoch,
                            "data_state": data_state},
-        scaling_config=scaling, run_config=run_config, datasets={"train": dataset},
+        scaling_config=scaling, run_config=run_config, datasets={"train": dataset}, dataset_config=ordered_ingest(),
         resume_from_checkpoint=ray.train.Checkpoint(resume_from) if resume_from else None,
     )
 
