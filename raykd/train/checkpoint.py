@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from raykd.models.checkpoint import STATE_FILE
+from raykd.train import faults
 
 
 def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
@@ -29,6 +30,7 @@ def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scal
         "config": config,
         "ema": ema.state_dict() if ema is not None else None,  # the EMA model's weights (optim.ema_decay)
     }, partial)
+    faults.maybe_exit("checkpoint", 0, step)  # tests only (RAYKD_FAULTS): the writer dies mid-checkpoint
     os.replace(partial, path)  # atomic: a crash mid-write leaves no state.pt that looks complete
     return path
 

@@ -26,6 +26,7 @@ from raykd.config.schema import Config
 from raykd.distributed import all_reduce_sum, average_batchnorm_stats, mark_averaged_by_ddp
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
+from raykd.train import faults
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
 from raykd.train.objective import Objective, build_loss, freeze_unused
 from raykd.train.optim import build_optimizer, build_scheduler
@@ -256,6 +257,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             meter.data_time += time.perf_counter() - tick
             loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
             step, batches_done = step + 1, batches_done + 1
+            faults.maybe_exit("step", ctx.rank, step)  # tests only (RAYKD_FAULTS): a worker dies here
             c.nonfinite.record(loss, step, epoch)
             meter.steps += 1
             meter.samples += batch["image"].shape[0]

@@ -26,6 +26,7 @@ from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan, plan_from_config
 from raykd.losses.registry import loss_class, loss_hparams
 from raykd.models.towers import describe_tower
+from raykd.train import faults
 from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
 from raykd.train.trackers import train_callbacks
@@ -207,7 +208,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep),
         logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level),
         # Ray Train's print patch both tees a worker's print to stdout and logs it: every line twice
-        worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}})
+        worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0", **faults.worker_env()}})
     scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                       resources_per_worker={"CPU": cfg.train.cpus_per_worker})
     return TorchTrainer(

@@ -1,6 +1,9 @@
 """Mid-epoch resume under Ray Train is exact with 2 workers and shuffling on: a run stopped mid-epoch and
-resumed ends with the uninterrupted run's parameters."""
+resumed, and a run whose workers are killed (the chaos test), end with the uninterrupted run's parameters."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,5 +53,22 @@ def test_mid_epoch_resume_with_two_shuffling_workers_equals_the_uninterrupted_ru
     assert load_state(stopped["checkpoint"])["batches_done"] == 6  # stopped mid-epoch
     resumed = train(cfg_for(builtin_root, run_dir, **{"run.resume": "auto"}), run_dir)
     steps, weights = final_weights(resumed)
+    assert steps == uninterrupted[0] == 16
+    assert_same_weights(weights, uninterrupted[1])
+
+
+def test_chaos_killed_workers_and_checkpoint_writer_end_like_the_uninterrupted_run(uninterrupted, builtin_root,
+                                                                                     tmp_path, monkeypatch):
+    """Rank 1 dies after step 6, rank 0 while writing step 8's checkpoint, rank 0 after step 14; Ray Train
+    restarts the workers from the last complete checkpoint (steps 4, 4, 12) each time."""
+    faults = [{"at": "step", "rank": 1, "step": 6}, {"at": "checkpoint", "rank": 0, "step": 8},
+              {"at": "step", "rank": 0, "step": 14}]
+    for i, fault in enumerate(faults):
+        fault["marker"] = str(tmp_path / f"fault-{i}")
+    monkeypatch.setenv("RAYKD_FAULTS", json.dumps(faults))
+    run_dir = tmp_path / "run"
+    summary = train(cfg_for(builtin_root, run_dir, **{"train.max_failures": 3}), run_dir)
+    assert [Path(f["marker"]).exists() for f in faults] == [True, True, True]  # each fault happened
+    steps, weights = final_weights(summary)
     assert steps == uninterrupted[0] == 16
     assert_same_weights(weights, uninterrupted[1])
