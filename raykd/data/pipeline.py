@@ -7,7 +7,9 @@ Two executors over the same per-unit function (`raykd.data.reader.unit_samples`,
     exactly); one read task per unit, fused with a generator `map_batches` that reads the shard
     (any fsspec URL), parses, decodes (PIL), crops/resizes/normalises (one torch op per batch) and
     tokenizes, emitting finished column batches. Nothing but tensor copies happens in the train
-    workers, which get an equal split through `ray.train.get_dataset_shard("train")`.
+    workers, which get an equal split through `ray.train.get_dataset_shard("train")`. The trainer runs it
+    with Ray Data's ordered execution (`raykd.train.trainer.ordered_ingest`), so each worker's batches in
+    an epoch are a function of (seed, epoch, rank, world size) and a mid-epoch resume can skip exactly.
   * `iterate_shards_torch`: webdataset + a `torch.utils.data.DataLoader` (tests, benchmarks, runs
     without Ray): over plain shard URLs the stock webdataset pipeline, over a plan its units.
 
