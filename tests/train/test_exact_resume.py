@@ -67,7 +67,9 @@ def test_chaos_killed_workers_and_checkpoint_writer_end_like_the_uninterrupted_r
         fault["marker"] = str(tmp_path / f"fault-{i}")
     monkeypatch.setenv("RAYKD_FAULTS", json.dumps(faults))
     run_dir = tmp_path / "run"
-    summary = train(cfg_for(builtin_root, run_dir, **{"train.max_failures": 3}), run_dir)
+    # 3 faults; the spare retries absorb what a loaded machine adds: Ray Train's placement-group cleaner,
+    # when the state API is slow to answer, removes a live run's workers (seen at load 30 on 2 cores)
+    summary = train(cfg_for(builtin_root, run_dir, **{"train.max_failures": 6}), run_dir)
     assert [Path(f["marker"]).exists() for f in faults] == [True, True, True]  # each fault happened
     steps, weights = final_weights(summary)
     assert steps == uninterrupted[0] == 16
