@@ -7,7 +7,9 @@ Two executors over the same per-unit function (`raykd.data.reader.unit_samples`,
     exactly); one read task per unit, fused with a generator `map_batches` that reads the shard
     (any fsspec URL), parses, decodes (PIL), crops/resizes/normalises (one torch op per batch) and
     tokenizes, emitting finished column batches. Nothing but tensor copies happens in the train
-    workers, which get an equal split through `ray.train.get_dataset_shard("train")`.
+    workers, which get an equal split through `ray.train.get_dataset_shard("train")`. The trainer runs it
+    with Ray Data's ordered execution (`raykd.train.trainer.ordered_ingest`), so each worker's batches in
+    an epoch are a function of (seed, epoch, rank, world size) and a mid-epoch resume can skip exactly.
   * `iterate_shards_torch`: webdataset + a `torch.utils.data.DataLoader` (tests, benchmarks, runs
     without Ray): over plain shard URLs the stock webdataset pipeline, over a plan its units.
 
@@ -91,7 +93,7 @@ def _ray_unit_batches(batch: dict, processor: ShardProcessor, labelling: list, s
     for blob in batch["unit"]:
         unit = pickle.loads(blob)
         samples = unit_samples(unit, labelling[unit["source"]], processor)
-        processor.start_shard(unit["url"])
+        processor.start_shard(unit["url"], unit.get("seed"))
         yield from processor.batches(samples)
     state.add_skips(processor.pop_skips())
 
@@ -122,7 +124,9 @@ def build_train_dataset(
         shuffle_seed: None keeps a full epoch's shard and sample order; an int shuffles units and the
             samples within each, differently every epoch (shard specs: seeded by it; a plan: by its
             own seed). Sampled plans (resample / episode) are random whatever this says.
-        augment_seed: None draws crops from fresh entropy; an int makes crops a function of (seed, shard).
+        augment_seed: None makes crops a function of each unit's seed (the plan's seed, the epoch, the unit's
+            place), different every epoch and the same when an epoch is re-read on resume; an int makes them a
+            function of (augment_seed, shard), the same every epoch.
         batch_size: rows per preprocessing batch inside Ray Data (not the training batch size).
         num_cpus: logical CPUs per read+preprocess task; concurrency: max concurrent tasks (None: Ray decides).
         state: the run's `DataRunState`: where skips are counted (`state.skipped()`), and the epoch the
@@ -196,7 +200,7 @@ class _TorchUnitStage:
     def __call__(self, units: Iterable[dict]) -> Iterator[dict]:
         def samples():
             for unit in units:
-                self.processor.start_shard(unit["url"])
+                self.processor.start_shard(unit["url"], unit.get("seed"))
                 yield from unit_samples(unit, self.labelling[unit["source"]], self.processor)
 
         yield from self.processor.batches(samples())
@@ -239,7 +243,8 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
                       state: DataRunState = DataRunState(), plan: TrainPlan | None = None) -> ray.data.Dataset:
     """`build_train_dataset` with the settings of a `DataConfig` (its sources, epoch mode, workers and
     batch sizes): `plan` (default: `plan_from_config(cfg, seed)`) shuffled when cfg.shuffle_buffer > 0
-    (pass cfg.shuffle_buffer to `torch_batches` too); crops always fresh."""
+    (pass cfg.shuffle_buffer to `torch_batches` too); crops a function of (seed, epoch, unit), so an epoch
+    re-read on resume gets the same ones."""
     return build_train_dataset(
         plan if plan is not None else plan_from_config(cfg, seed or 0),
         image_spec,
@@ -247,7 +252,7 @@ def build_from_config(cfg, image_spec: ImageSpec, tokenize: Tokenize, *, seed: i
         augment=cfg.augment,
         on_error=cfg.on_error,
         shuffle_seed=(seed or 0) if cfg.shuffle_buffer > 0 else None,
-        augment_seed=None,  # a seed would repeat the same crops every epoch
+        augment_seed=None,  # crops from each unit's seed (a fixed seed would repeat the same crops every epoch)
         batch_size=cfg.preprocess_batch_size,
         num_cpus=cfg.cpus_per_read_task,
         concurrency=cfg.read_concurrency or None,

@@ -104,10 +104,14 @@ class ShardProcessor:
         self.seed, self.transform = seed, BatchTransform(spec, augment, seed)
         self.skips: dict[str, dict[str, int]] = {}
 
-    def start_shard(self, url: str) -> None:
-        """With a seed, reseed the crop generator from (seed, url): crops depend on the shard, not the task."""
+    def start_shard(self, url: str, unit_seed: int | None = None) -> None:
+        """Reseed the crop generator so crops depend on the data, not on which task reads it: with the
+        processor's seed, from (seed, url) (the same crops every epoch); else from the work unit's seed
+        (a function of the plan's seed, the epoch and the unit's place in it: exact on resume); else fresh."""
         if self.seed is not None:
             self.transform.rng = np.random.default_rng([self.seed, zlib.crc32(url.encode())])
+        elif unit_seed is not None:
+            self.transform.rng = np.random.default_rng([int(unit_seed), zlib.crc32(url.encode())])
 
     def skip(self, err: SampleError) -> None:
         """Count `err` (skip policy) or raise it (raise policy)."""

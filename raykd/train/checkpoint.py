@@ -4,7 +4,7 @@ from a checkpoint's weights (`train.init_from`, `raykd train --init-from`).
 One file, `state.pt`, inside the directory Ray Train persists (reading it back into a model is
 `raykd.models.checkpoint`, which evaluation uses too). `step` counts optimiser steps;
 `epoch` is the epoch in progress (or the next one, when saved at an epoch boundary) and
-`batches_done` how many of its batches this worker had trained on.
+`batches_done` how many of its batches each of the run's `world_size` workers had trained on.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from raykd.models.checkpoint import STATE_FILE, find_checkpoint, is_complete, read_state
+from raykd.train import faults
 
 # Model options that do not change the parameters' names or shapes: a checkpoint trained with other values of
 # these still initialises the model (its weights replace pretrained ones; locking only says what trains).
@@ -23,7 +24,7 @@ NOT_ARCHITECTURE = {"pretrained", "weights", "cache_dir", "lock", "lock_patterns
 
 
 def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scaler, step: int, epoch: int,
-               batches_done: int, config: dict, ema=None) -> Path:
+               batches_done: int, config: dict, ema=None, world_size: int = 1) -> Path:
     path = Path(directory) / STATE_FILE
     partial = path.with_name(f".{STATE_FILE}.partial")
     torch.save({
@@ -32,10 +33,11 @@ def save_state(directory: str | Path, *, model, loss, optimizer, scheduler, scal
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "step": step, "epoch": epoch, "batches_done": batches_done,
+        "step": step, "epoch": epoch, "batches_done": batches_done, "world_size": world_size,
         "config": config,
         "ema": ema.state_dict() if ema is not None else None,  # the EMA model's weights (optim.ema_decay)
     }, partial)
+    faults.maybe_exit("checkpoint", 0, step)  # tests only (RAYKD_FAULTS): the writer dies mid-checkpoint
     os.replace(partial, path)  # atomic: a crash mid-write leaves no state.pt that looks complete
     return path
 

@@ -27,6 +27,7 @@ from raykd.data.transforms import normalise
 from raykd.distributed import all_reduce_sum, average_batchnorm_stats, mark_averaged_by_ddp
 from raykd.models.dual_encoder import DualEncoder, build_dual_encoder
 from raykd.train import checkpoint as ckpt
+from raykd.train import faults
 from raykd.train.ema import ModelEMA, evaluation_model, snapshot
 from raykd.train.feature_cache import load_feature_caches
 from raykd.train.objective import Objective, build_loss, freeze_unused
@@ -202,7 +203,7 @@ def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: in
         checkpoint_dir = tempfile.mkdtemp(prefix="raykd-ckpt-")
         ckpt.save_state(checkpoint_dir, model=c.model, loss=c.loss, optimizer=c.optimizer,
                         scheduler=c.scheduler, scaler=c.scaler, step=step, epoch=epoch,
-                        batches_done=batches_done, config=config_to_dict(cfg), ema=c.ema)
+                        batches_done=batches_done, config=config_to_dict(cfg), ema=c.ema, world_size=ctx.world_size)
     ctx.report(metrics, checkpoint_dir)
     if checkpoint_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -217,7 +218,8 @@ def _average_batchnorm_stats(c: Components) -> None:
 
 
 def _resume(cfg: Config, c: Components, ctx: LoopContext) -> tuple[int, int, int]:
-    """(step, epoch, batches_done) from the latest checkpoint, or zeros (from `train.init_from`'s weights)."""
+    """(step, epoch, batches each worker skips in that epoch) from the latest checkpoint, or zeros (from
+    `train.init_from`'s weights)."""
     state = ctx.load_checkpoint()
     if state is None:
         if cfg.train.init_from:
@@ -225,7 +227,28 @@ def _resume(cfg: Config, c: Components, ctx: LoopContext) -> tuple[int, int, int
         return 0, 0, 0
     ckpt.restore(state, model=c.model, loss=c.loss, optimizer=c.optimizer, scheduler=c.scheduler, scaler=c.scaler,
                  ema=c.ema)
-    return state["step"], state["epoch"], state["batches_done"]
+    # checkpoints from before world_size was stored: assume the same workers (their resume was never exact)
+    saved_world = state.get("world_size", ctx.world_size)
+    skip = batches_to_skip(state["batches_done"], saved_world, ctx.world_size)
+    if saved_world != ctx.world_size and state["batches_done"] and ctx.rank == 0:
+        print(f"[raykd] warning: resuming epoch {state['epoch']} mid-way with {ctx.world_size} workers instead of "
+              f"the checkpoint's {saved_world}: the epoch's samples are split differently, so each worker skips "
+              f"{skip} batches (the {state['batches_done'] * saved_world} batches trained, in global samples, "
+              "rounded down); some samples of this epoch may be trained twice and others not at all", flush=True)
+    return state["step"], state["epoch"], skip
+
+
+def batches_to_skip(batches_done: int, saved_world_size: int, world_size: int) -> int:
+    """Batches each worker skips to resume an epoch in which each of `saved_world_size` workers trained `batches_done`.
+
+    A worker's batches in an epoch are a function of (seed, epoch, rank, world size) (Ray Data's ordered
+    execution, `raykd.train.trainer.ordered_ingest`), so with the same world size skipping `batches_done`
+    resumes exactly where the run stopped. With another world size the epoch is split differently: skip as
+    many global samples as were trained, rounded down to whole batches per worker (train a few twice rather
+    than miss some)."""
+    if saved_world_size == world_size:
+        return batches_done
+    return batches_done * saved_world_size // world_size
 
 
 def _init_from(cfg: Config, c: Components) -> None:
@@ -263,6 +286,7 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             batch = device_batch(batch, ctx.device, c.model.image_spec)
             loss, teacher_feats = train_step(c, batch, cfg.optim.grad_clip_norm)
             step, batches_done = step + 1, batches_done + 1
+            faults.maybe_exit("step", ctx.rank, step)  # tests only (RAYKD_FAULTS): a worker dies here
             c.nonfinite.record(loss, step, epoch)
             meter.steps += 1
             meter.samples += batch["image"].shape[0]

@@ -27,6 +27,7 @@ from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan, plan_from_config
 from raykd.losses.registry import loss_class, loss_hparams
 from raykd.models.towers import describe_tower
+from raykd.train import faults
 from raykd.train.feature_cache_build import prepare_feature_caches
 from raykd.train.ray_context import train_loop_per_worker
 from raykd.train.run_logger import RunLogger
@@ -166,6 +167,20 @@ def build_dataset(cfg: Config, plan: TrainPlan, data_state: DataRunState):
     return build_from_config(cfg.data, image_spec, tokenizer, seed=cfg.run.seed, state=data_state, plan=plan)
 
 
+def ordered_ingest() -> ray.train.DataConfig:
+    """Ray Train's ingest with Ray Data's deterministic execution (`preserve_order`), the driver's other options kept.
+
+    Ray Data then hands the read tasks' batches to the equal split in unit order (not as tasks finish), and
+    the split (locality off under `preserve_order`) gives each batch to the worker that has received the
+    fewest rows so far: each worker's rows in an epoch, and with the seeded local shuffle its batches, are
+    a function of (seed, epoch, rank, world size). That makes skipping a worker's first k batches on a
+    mid-epoch resume exact. The cost: a slow read task holds back the ones after it.
+    """
+    options = ray.train.DataConfig.default_ingest_options()
+    options.preserve_order = True
+    return ray.train.DataConfig(execution_options=options)
+
+
 def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=None, n_samples: int = 0,
                   callbacks: list | None = None):
     """A TorchTrainer for `cfg`; `dataset`/`n_samples` replace the configured data (benchmarks, tests);
@@ -198,14 +213,14 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.num_checkpoints_to_keep),
         logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level),
         # Ray Train's print patch both tees a worker's print to stdout and logs it: every line twice
-        worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}})
+        worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0", **faults.worker_env()}})
     scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                       resources_per_worker={"CPU": cfg.train.cpus_per_worker})
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": steps_per_epoch,
                            "data_state": data_state},
-        scaling_config=scaling, run_config=run_config, datasets={"train": dataset},
+        scaling_config=scaling, run_config=run_config, datasets={"train": dataset}, dataset_config=ordered_ingest(),
         resume_from_checkpoint=ray.train.Checkpoint(resume_from) if resume_from else None,
     )
 

@@ -70,6 +70,29 @@ def test_mid_epoch_resume_skips_the_batches_already_trained(builtin_root):
         torch.testing.assert_close(value, resumed.checkpoints[-1]["model"][key], rtol=1e-5, atol=1e-6)
 
 
+def test_mid_epoch_resume_with_another_world_size_skips_the_samples_trained_and_warns(builtin_root, capsys):
+    """A checkpoint of 2 workers x 3 batches resumed by 1 worker: it skips 6 batches (the samples trained),
+    saying that the epoch's split, hence which samples were trained, differs."""
+    cfg = tiny_cfg(builtin_root, **{"train.epochs": 1, "train.max_steps": 3})
+    first = LocalRun(cfg)
+    run_training(cfg, first.context())
+    mid = {**first.checkpoints[-1], "world_size": 2}
+    assert (mid["step"], mid["batches_done"]) == (3, 3)
+    cfg.train.max_steps = 0
+    resumed = LocalRun(cfg, resume_state=mid)
+    run_training(cfg, resumed.context())
+    assert resumed.checkpoints[-1]["step"] == 3 + resumed.steps_per_epoch - 6
+    out = capsys.readouterr().out
+    assert "with 1 workers instead of the checkpoint's 2" in out and "each worker skips 6 batches" in out
+
+
+@pytest.mark.parametrize("done, saved, now, skip", [(5, 2, 2, 5), (5, 2, 4, 2), (5, 4, 2, 10), (0, 2, 3, 0)])
+def test_batches_to_skip_keeps_the_samples_trained_across_world_sizes(done, saved, now, skip):
+    from raykd.train.loop import batches_to_skip
+
+    assert batches_to_skip(done, saved, now) == skip
+
+
 def test_max_steps_stops_mid_epoch_and_checkpoints_position(builtin_root):
     cfg = tiny_cfg(builtin_root, **{"train.epochs": 3, "train.max_steps": 3})
     run = LocalRun(cfg)
