@@ -176,25 +176,32 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=2048, help="samples for the end-to-end comparison")
     parser.add_argument("--skip-open-clip", action="store_true", help="skip the end-to-end comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each comparison (median)")
     args = parser.parse_args()
     overrides = ["train.num_workers=1", f"train.batch_size={args.batch_size}", "train.epochs=1",
                  "data.shuffle_buffer=0", "optim.warmup_steps=0", f"train.use_gpu={torch.cuda.is_available()}"]
     cfg = load_config(args.recipe, overrides)
     batch = fixed_batch(cfg, args.batch_size)
-    # The bare loop runs before and after raykd; each side's figure is the median over windows of
-    # `warmup` steps, which tolerates a machine whose load drifts.
-    windows = bare_loop(load_config(args.recipe, overrides), batch, args.steps, args.warmup)
-    ours = raykd_loop(cfg, batch, args.steps, args.warmup)
-    windows += bare_loop(load_config(args.recipe, overrides), batch, args.steps, args.warmup)
-    bare = statistics.median(windows)
+    # Bare and raykd alternate (bare, raykd, bare, ..., bare); each raykd run is compared with the bare runs
+    # on either side of it, each side's figure the median over windows of `warmup` steps, so a machine whose
+    # load drifts moves both sides of a ratio alike. The headline is the median ratio over the repeats.
+    bare_runs = [bare_loop(load_config(args.recipe, overrides), batch, args.steps, args.warmup)]
+    ratios = []
+    for n in range(args.repeats):
+        ours = raykd_loop(cfg, batch, args.steps, args.warmup)
+        bare_runs.append(bare_loop(load_config(args.recipe, overrides), batch, args.steps, args.warmup))
+        bare = statistics.median(bare_runs[-2] + bare_runs[-1])
+        ratios.append(ours / bare)
+        print(f"run {n + 1}: bare {bare:8.1f} samples/s, raykd under Ray Train (1 worker) {ours:8.1f} samples/s, "
+              f"ratio {ours / bare:.3f}", flush=True)
     print(f"model: {args.recipe}, batch {args.batch_size}, {args.steps} timed steps, "
           f"device {'cuda' if cfg.train.use_gpu else 'cpu'}")
-    print(f"bare PyTorch loop        : {bare:8.1f} samples/s")
-    print(f"raykd under Ray Train (1): {ours:8.1f} samples/s")
-    print(f"ratio raykd / bare       : {ours / bare:8.3f}")
+    step_overhead = statistics.median(ratios)
+    print(f"ratio raykd / bare       : {step_overhead:8.3f} (median of {len(ratios)}; "
+          f"min {min(ratios):.3f}, max {max(ratios):.3f})")
     if not args.skip_open_clip:
         end_to_end(args)
-    print(f"ratio step_overhead {ours / bare:.3f}")
+    print(f"ratio step_overhead {step_overhead:.3f}")
 
 
 def end_to_end(args) -> None:
@@ -206,12 +213,16 @@ def end_to_end(args) -> None:
     cuda = torch.cuda.is_available()
     dtype = amp_dtype("auto", torch.device("cuda" if cuda else "cpu"))  # what raykd's precision: auto picks
     precision = {None: "fp32", torch.bfloat16: "amp_bf16", torch.float16: "amp"}[dtype]
-    e2e = raykd_end_to_end(args.recipe, args.batch_size, args.train_size, use_gpu=cuda)
-    oc = open_clip_end_to_end(args.recipe, args.batch_size, args.train_size, "cuda" if cuda else "cpu", precision)
-    print(f"end to end on shapes ({args.train_size} samples, data decoding included):")
-    print(f"open_clip_train (1 proc) : {oc:8.1f} samples/s")
-    print(f"raykd (Ray Train + Data) : {e2e:8.1f} samples/s")
-    print(f"ratio raykd / open_clip  : {e2e / oc:8.3f}")
+    ratios = []
+    for n in range(args.repeats):  # alternating, as above
+        e2e = raykd_end_to_end(args.recipe, args.batch_size, args.train_size, use_gpu=cuda)
+        oc = open_clip_end_to_end(args.recipe, args.batch_size, args.train_size, "cuda" if cuda else "cpu", precision)
+        ratios.append(e2e / oc)
+        print(f"end to end run {n + 1} on shapes ({args.train_size} samples, data decoding included): "
+              f"open_clip_train (1 proc) {oc:8.1f} samples/s, raykd (Ray Train + Data) {e2e:8.1f} samples/s, "
+              f"ratio {e2e / oc:.3f}", flush=True)
+    print(f"ratio raykd / open_clip  : {statistics.median(ratios):8.3f} (median of {len(ratios)}; "
+          f"min {min(ratios):.3f}, max {max(ratios):.3f})")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from raykd.config.schema import Config
 from raykd.data.feature_cache import (PARTS, cache_dir_name, data_fingerprint, feature_table, input_keys,
                                       manifest, mismatch, read_manifest, weights_hash, write_manifest)
 from raykd.data.pipeline import build_train_dataset
+from raykd.data.transforms import normalise
 from raykd.data.run_state import DataRunState
 from raykd.data.sampling import TrainPlan
 from raykd.models.dual_encoder import build_dual_encoder
@@ -106,11 +107,13 @@ class TowerFeatures:
         self.tower.load_state_dict(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
         self.tower.to(self.device).eval()
         self.name = name
+        self.image_spec = describe_tower(tower_cfg, name).image_spec if name == "image" else None
 
     def inputs(self, batch: dict):
         # torch.tensor copies: Ray Data's batches are read-only arrays
         if self.name == "image":
-            return torch.tensor(batch["image"]).to(self.device)
+            # normalised on the device as the training step's `device_batch` does: the key hashes the tower's input
+            return normalise(torch.tensor(batch["image"]).to(self.device), self.image_spec)
         return {k: torch.tensor(v).to(self.device) for k, v in batch.items() if k not in NON_TOKEN_KEYS}
 
     @torch.no_grad()

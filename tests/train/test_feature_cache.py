@@ -11,7 +11,7 @@ from raykd.data.feature_cache import read_manifest
 from raykd.train import feature_cache_build
 from raykd.train.feature_cache import load_feature_caches
 from raykd.train.feature_cache_build import prepare_feature_caches
-from raykd.train.loop import run_training, setup, train_step
+from raykd.train.loop import device_batch, run_training, setup, train_step
 from raykd.train.trainer import train_plan
 from tests.conftest import REPO, tiny_overrides
 from tests.train.local import LocalRun
@@ -56,6 +56,7 @@ def test_first_step_is_the_same_with_and_without_the_cache(builtin_root, cache_r
     batch = first_batch(plain_cfg)
     run = LocalRun(plain_cfg)
     plain, cached = setup(plain_cfg, run.context()), setup(cached_cfg, run.context())
+    batch = device_batch(batch, torch.device("cpu"), plain.model.image_spec)  # uint8 -> normalised, as the loop does
 
     def never(*args, **kwargs):
         raise AssertionError("the cached text tower ran")
@@ -125,6 +126,7 @@ def test_an_image_tower_without_augmentation_trains_from_its_cached_features(bui
                          column.flatten().to_numpy().reshape(len(column), -1), "in-memory")
     run = LocalRun(plain_cfg)
     plain, cached = setup(plain_cfg, run.context()), setup(plain_cfg, run.context())
+    batch = device_batch(batch, torch.device("cpu"), plain.model.image_spec)  # uint8 -> normalised, as the loop does
     cached.objective.feature_caches["image"] = cache
     cached.model.image.forward = lambda *a, **k: pytest.fail("the cached image tower ran")
     loss_plain, _ = train_step(plain, batch, plain_cfg.optim.grad_clip_norm)
