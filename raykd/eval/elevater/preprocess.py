@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from raykd.data.transforms import crop_resize_normalise, eval_transform
+from raykd.data.transforms import crop_resize, eval_transform, normalise
 
 INTERPOLATIONS = ("bicubic", "bilinear")
 
@@ -54,9 +54,9 @@ class ImageTransform:
         if self.interpolation == "bicubic":
             return torch.stack([self._pil(Image.fromarray(np.asarray(img, dtype=np.uint8))) for img in images])
         if self.center_crop:
-            return eval_transform(self.spec)(images)
-        out = torch.empty(len(images), 3, self.spec.size, self.spec.size)
+            return normalise(eval_transform(self.spec)(images), self.spec)
+        out = torch.empty(len(images), 3, self.spec.size, self.spec.size, dtype=torch.uint8)
         for i, img in enumerate(images):  # whole frame: the box is the image itself
             h, w = img.shape[:2]
-            out[i] = crop_resize_normalise(np.asarray(img)[None], np.array([[0.0, 0.0, w, h]]), self.spec)[0]
-        return out
+            out[i] = crop_resize(np.asarray(img)[None], np.array([[0.0, 0.0, w, h]]), self.spec.size)[0]
+        return normalise(out, self.spec)
