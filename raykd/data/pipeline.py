@@ -14,9 +14,10 @@ Two executors over the same per-unit function (`raykd.data.reader.unit_samples`,
     without Ray): over plain shard URLs the stock webdataset pipeline, over a plan its units.
 
 Rows: `image` uint8 [3, S, S] (cropped and resized, not normalised: `raykd.data.transforms.normalise` does that
-on the device that trains, so a quarter of float32's bytes cross the object store and the copy), one int64 [L] column per key returned by `tokenize`, `label`
-int64 (-1 without a class). Bad data follows `on_error` (see `raykd.data.samples`); skips are counted
-per shard URL and reason in the run's `DataRunState` (`raykd.data.run_state`) passed here.
+on the device that trains, so a quarter of float32's bytes cross the object store and the copy), one int64 [L]
+column per key returned by `tokenize`, `label` int64 (-1 without a class). Bad data follows `on_error` (see
+`raykd.data.samples`); skips are counted per shard URL and reason in the run's `DataRunState`
+(`raykd.data.run_state`) passed here.
 """
 from __future__ import annotations
 

@@ -80,7 +80,8 @@ def decode_sample(sample: dict, size_hint: int | None = None) -> tuple[np.ndarra
 def collate(
     images: list[np.ndarray], captions: list[str], labels: list[int], transform: BatchTransform, tokenize: Tokenize
 ) -> dict[str, np.ndarray]:
-    """Decoded samples -> {"image": uint8 [B, 3, S, S] (normalised on the device: `transforms.normalise`), **tokenize(captions) as int64 [B, L], "label": int64 [B]}."""
+    """Decoded samples -> {"image": uint8 [B, 3, S, S] (normalised later, on the device: `transforms.normalise`),
+    **tokenize(captions) as int64 [B, L], "label": int64 [B]}."""
     batch = {"image": transform(images).numpy()}
     for name, ids in tokenize(captions).items():
         batch[name] = np.asarray(ids, dtype=np.int64)

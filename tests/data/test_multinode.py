@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 def multinode(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("multinode")
     script = Path(__file__).with_name("multinode_cluster.py")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    repo = str(Path(__file__).parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, str(script), str(tmp)], capture_output=True, text=True, timeout=240, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
