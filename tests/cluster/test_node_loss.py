@@ -1,6 +1,6 @@
-"""Losing a node: on a simulated cluster (`ray.cluster_utils.Cluster`: a head for Ray Data and two nodes with
-one train worker each), a node is removed mid-run and a new one added later; Ray Train restarts the workers
-from the last checkpoint once resources return, and the run finishes with every step trained once.
+"""Losing a node: on a simulated cluster (`ray.cluster_utils.Cluster`: a head and two nodes of 1 CPU each, two
+train workers of 1 CPU), a node holding a train worker is removed mid-run and a new one added later; Ray Train
+restarts the workers from the last checkpoint once resources return, and the run finishes.
 
 Several Ray nodes on one machine take minutes on 2 cores, so this runs only with RAYKD_NODE_LOSS_TESTS=1.
 It starts its own cluster: the session's shared Ray is stopped first and restarted afterwards.
@@ -25,12 +25,12 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow,
 
 @pytest.fixture
 def two_node_cluster():
-    """(cluster, [the two worker nodes]); the head's 0.9 CPU fits Ray Data's read tasks but no train worker."""
+    """(cluster, [the two worker nodes]): 3 nodes of 1 CPU (Ray wants whole CPUs per node), 2 for train workers."""
     import ray
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0.9})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})  # state API
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     ray.init(address=cluster.address)
     try:
@@ -49,6 +49,14 @@ def wait_for(predicate, what: str, timeout_s: float = 600) -> None:
         time.sleep(0.5)
 
 
+def train_worker_node(nodes):
+    """One of `nodes` (not the head) that hosts a live train worker."""
+    from ray.util.state import list_actors
+
+    hosts = {a.node_id for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])}
+    return next(node for node in nodes if node.unique_id in hosts)
+
+
 def test_a_lost_node_and_a_new_one_the_run_restarts_from_its_checkpoint_and_finishes(two_node_cluster, builtin_root,
                                                                                       tmp_path):
     cluster, nodes = two_node_cluster
@@ -63,7 +71,7 @@ def test_a_lost_node_and_a_new_one_the_run_restarts_from_its_checkpoint_and_fini
     thread.start()
     results_file = run_dir / "results.jsonl"
     wait_for(lambda: results_file.is_file() and results_file.read_text().strip(), "the end of epoch 0")
-    cluster.remove_node(nodes[0], allow_graceful=False)  # its train worker dies with it
+    cluster.remove_node(train_worker_node(nodes), allow_graceful=False)  # its train worker dies with it
     time.sleep(5)  # the run cannot place 2 workers now; it waits for resources
     cluster.add_node(num_cpus=1)
     thread.join(timeout=900)
