@@ -54,7 +54,9 @@ def train_worker_node(nodes):
     from ray.util.state import list_actors
 
     hosts = {a.node_id for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])}
-    return next(node for node in nodes if node.unique_id in hosts)
+    found = [node for node in nodes if node.node_id in hosts]
+    assert found, f"no train worker on the worker nodes {[n.node_id for n in nodes]}: they run on {hosts}"
+    return found[0]
 
 
 def test_a_lost_node_and_a_new_one_the_run_restarts_from_its_checkpoint_and_finishes(two_node_cluster, builtin_root,
