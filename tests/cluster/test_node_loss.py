@@ -17,6 +17,7 @@ import pytest
 from raykd.config import load_config
 from raykd.train.trainer import train
 from tests.conftest import REPO, start_test_ray, tiny_overrides
+from tests.e2e.ray_head import free_ports
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow,
               pytest.mark.skipif(os.environ.get("RAYKD_NODE_LOSS_TESTS") != "1",
@@ -30,7 +31,8 @@ def two_node_cluster():
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})  # state API
+    cluster = Cluster(initialize_head=True, head_node_args={  # the dashboard serves the state API
+        "num_cpus": 1, "include_dashboard": True, "dashboard_port": free_ports(1)[0]})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     ray.init(address=cluster.address)
     try:
