@@ -1,6 +1,6 @@
-"""Losing a node: on a simulated cluster (`ray.cluster_utils.Cluster`: a head for Ray Data and two nodes with
-one train worker each), a node is removed mid-run and a new one added later; Ray Train restarts the workers
-from the last checkpoint once resources return, and the run finishes with every step trained once.
+"""Losing a node: on a simulated cluster (`ray.cluster_utils.Cluster`: a head and two nodes of 1 CPU each, two
+train workers of 1 CPU), a node holding a train worker is removed mid-run and a new one added later; Ray Train
+restarts the workers from the last checkpoint once resources return, and the run finishes.
 
 Several Ray nodes on one machine take minutes on 2 cores, so this runs only with RAYKD_NODE_LOSS_TESTS=1.
 It starts its own cluster: the session's shared Ray is stopped first and restarted afterwards.
@@ -17,6 +17,7 @@ import pytest
 from raykd.config import load_config
 from raykd.train.trainer import train
 from tests.conftest import REPO, start_test_ray, tiny_overrides
+from tests.e2e.ray_head import free_ports
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow,
               pytest.mark.skipif(os.environ.get("RAYKD_NODE_LOSS_TESTS") != "1",
@@ -25,12 +26,13 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow,
 
 @pytest.fixture
 def two_node_cluster():
-    """(cluster, [the two worker nodes]); the head's 0.9 CPU fits Ray Data's read tasks but no train worker."""
+    """(cluster, [the two worker nodes]): 3 nodes of 1 CPU (Ray wants whole CPUs per node), 2 for train workers."""
     import ray
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0.9})
+    cluster = Cluster(initialize_head=True, head_node_args={  # the dashboard serves the state API
+        "num_cpus": 1, "include_dashboard": True, "dashboard_port": free_ports(1)[0]})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     ray.init(address=cluster.address)
     try:
@@ -49,6 +51,16 @@ def wait_for(predicate, what: str, timeout_s: float = 600) -> None:
         time.sleep(0.5)
 
 
+def train_worker_node(nodes):
+    """One of `nodes` (not the head) that hosts a live train worker."""
+    from ray.util.state import list_actors
+
+    hosts = {a.node_id for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])}
+    found = [node for node in nodes if node.node_id in hosts]
+    assert found, f"no train worker on the worker nodes {[n.node_id for n in nodes]}: they run on {hosts}"
+    return found[0]
+
+
 def test_a_lost_node_and_a_new_one_the_run_restarts_from_its_checkpoint_and_finishes(two_node_cluster, builtin_root,
                                                                                       tmp_path):
     cluster, nodes = two_node_cluster
@@ -63,7 +75,7 @@ def test_a_lost_node_and_a_new_one_the_run_restarts_from_its_checkpoint_and_fini
     thread.start()
     results_file = run_dir / "results.jsonl"
     wait_for(lambda: results_file.is_file() and results_file.read_text().strip(), "the end of epoch 0")
-    cluster.remove_node(nodes[0], allow_graceful=False)  # its train worker dies with it
+    cluster.remove_node(train_worker_node(nodes), allow_graceful=False)  # its train worker dies with it
     time.sleep(5)  # the run cannot place 2 workers now; it waits for resources
     cluster.add_node(num_cpus=1)
     thread.join(timeout=900)
