@@ -15,7 +15,7 @@ On disk (a local folder or any URI pyarrow reads), written by `raykd.train.featu
     <dir>/parts/*.parquet rows {key int64, check int64, features fixed_size_list<float32>[D]}, written by
                           Ray Data (`feature_table`: plain Arrow types, read back without Ray)
 
-`FeatureCache.__call__` maps a batch of inputs to their features on the inputs' device; an input that is
+`CachedTowerFeatures.__call__` maps a batch of inputs to their features on the inputs' device; an input that is
 not in the cache raises `FeatureCacheMiss` (the data changed since the cache was built): features are never
 made up or recomputed silently.
 """
@@ -155,7 +155,7 @@ def feature_table(key: np.ndarray, check: np.ndarray, features: np.ndarray) -> p
 
 
 # ------------------------------------------------------------------ lookup
-class FeatureCache:
+class CachedTowerFeatures:
     """Features of a locked tower by content key, on one device: `cache(inputs) -> float32 [B, D]`.
 
     Args:
@@ -172,14 +172,14 @@ class FeatureCache:
         self.where = where
 
     @classmethod
-    def load(cls, path: str, device: torch.device | str = "cpu") -> "FeatureCache":
+    def load(cls, path: str, device: torch.device | str = "cpu") -> "CachedTowerFeatures":
         fs, root = _fs(path)
         table = pq.read_table(f"{root}/{PARTS}", filesystem=fs)
         column = table.column("features").combine_chunks()
         feats = column.flatten().to_numpy().reshape(len(column), column.type.list_size)
         return cls(table.column("key").to_numpy(), table.column("check").to_numpy(), feats, path).to(device)
 
-    def to(self, device) -> "FeatureCache":
+    def to(self, device) -> "CachedTowerFeatures":
         self.keys, self.checks, self.features = (t.to(device) for t in (self.keys, self.checks, self.features))
         return self
 

@@ -9,7 +9,7 @@ import dataclasses
 import torch
 
 from raykd.config.schema import Config, TowerConfig
-from raykd.data.feature_cache import FeatureCache, read_manifest, weights_hash
+from raykd.data.feature_cache import CachedTowerFeatures, read_manifest, weights_hash
 from raykd.models.dual_encoder import DualEncoder
 
 # options that do not change a locked tower's output (the head trains on top of the cached features)
@@ -27,8 +27,8 @@ def tower_identity(tower: TowerConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(tower).items() if k not in _NOT_FEATURES}
 
 
-def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device) -> dict[str, FeatureCache]:
-    """{tower: FeatureCache on `device`} for the towers with `model.<tower>.feature_cache` set (the driver
+def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device) -> dict[str, CachedTowerFeatures]:
+    """{tower: CachedTowerFeatures on `device`} for the towers with `model.<tower>.feature_cache` set (the driver
     sets it for `cache_features: true`).
 
     Raises:
@@ -56,5 +56,5 @@ def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device) -
             raise ValueError(f"{option}: {path} was built from other {name} tower weights (sha256 "
                              f"{str(found.get('weights_sha256'))[:12]}, this model's {ours[:12]}): its features "
                              "would be stale; rebuild it (cache_features: true, or `raykd data cache-features`)")
-        caches[name] = FeatureCache.load(path, device)
+        caches[name] = CachedTowerFeatures.load(path, device)
     return caches

@@ -24,7 +24,7 @@ class Objective(nn.Module):
                  w_simcse: float = 0.0, simcse_temperature: float = 0.05, feature_caches: Optional[dict] = None):
         super().__init__()
         self.model, self.loss, self.teacher = model, loss, teacher
-        # {'image'|'text': FeatureCache}: locked towers whose features are looked up, not computed
+        # {'image'|'text': CachedTowerFeatures}: locked towers whose features are looked up, not computed
         # (raykd.train.feature_cache); a plain attribute: not parameters, not checkpointed
         self.feature_caches = dict(feature_caches or {})
         self.w_align, self.w_simcse = w_align, w_simcse

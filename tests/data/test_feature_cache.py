@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from raykd.config import load_config
-from raykd.data.feature_cache import FeatureCache, FeatureCacheMiss, data_fingerprint, input_keys, weights_hash
+from raykd.data.feature_cache import CachedTowerFeatures, FeatureCacheMiss, data_fingerprint, input_keys, weights_hash
 from raykd.data.sampling import TrainPlan
 from raykd.data.sources import Shard, Source
 from tests.conftest import REPO
@@ -37,7 +37,7 @@ def small_cache(where="cache-dir"):
     rows = [[1, 2, 0], [3, 4, 5], [6, 0, 0]]
     key, check = input_keys(tokens(rows))
     features = np.arange(6, dtype=np.float32).reshape(3, 2)
-    return FeatureCache(key.numpy(), check.numpy(), features, where), rows, features
+    return CachedTowerFeatures(key.numpy(), check.numpy(), features, where), rows, features
 
 
 def test_lookup_returns_each_inputs_row_in_batch_order():
@@ -99,5 +99,5 @@ def test_parts_round_trip_through_parquet_without_ray(tmp_path):
     pq.write_table(feature_table(key.numpy()[:2], check.numpy()[:2], features[:2]), tmp_path / PARTS / "a.parquet")
     pq.write_table(feature_table(key.numpy()[2:], check.numpy()[2:], features[2:]), tmp_path / PARTS / "b.parquet")
     write_manifest(str(tmp_path), manifest("text", {}, "w", "d"))
-    loaded = FeatureCache.load(str(tmp_path))
+    loaded = CachedTowerFeatures.load(str(tmp_path))
     torch.testing.assert_close(loaded(tokens(rows[::-1])), torch.as_tensor(features[::-1].copy()))

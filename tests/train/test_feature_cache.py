@@ -112,7 +112,7 @@ def test_a_cache_of_other_data_is_refused_or_rebuilt(builtin_root, cache_root, m
 
 def test_an_image_tower_without_augmentation_trains_from_its_cached_features(builtin_root):
     """The image side of the same machinery, without Ray: the builder's actor run in-process on one batch."""
-    from raykd.data.feature_cache import FeatureCache
+    from raykd.data.feature_cache import CachedTowerFeatures
     from raykd.train.feature_cache_build import TowerFeatures, reference_towers
 
     plain_cfg = make_cfg(builtin_root, cached=False, **{"model.image.lock": "true"})
@@ -122,7 +122,7 @@ def test_an_image_tower_without_augmentation_trains_from_its_cached_features(bui
     actor = TowerFeatures(cached_cfg.model.image, "image", reference_towers(cached_cfg)["image"].state_dict())
     table = actor({k: v.numpy() for k, v in batch.items()})
     column = table.column("features").combine_chunks()
-    cache = FeatureCache(table.column("key").to_numpy(), table.column("check").to_numpy(),
+    cache = CachedTowerFeatures(table.column("key").to_numpy(), table.column("check").to_numpy(),
                          column.flatten().to_numpy().reshape(len(column), -1), "in-memory")
     run = LocalRun(plain_cfg)
     plain, cached = setup(plain_cfg, run.context()), setup(plain_cfg, run.context())
