@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from raykd.config.schema import TowerConfig
+from raykd.losses import get_loss
 from tests.conftest import TINY_CLIP
 
 TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "circle", "blue", "square",
@@ -30,6 +31,20 @@ def tower_config(fields: dict, request) -> TowerConfig:
 
 def tokens_of(tower, texts) -> dict:
     return {k: torch.as_tensor(v) for k, v in tower.tokenizer(texts).items()}
+
+
+def infonce_losses(model, images, tokens, lr: float, steps: int = 5) -> list[float]:
+    """InfoNCE loss of each of `steps` AdamW steps on one batch: a tower trains when the last is lower."""
+    loss_fn, opt = get_loss("InfoNCE"), torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        image_feats, text_feats = model(images, tokens)
+        loss = loss_fn(text_feats, image_feats, logit_scale=model.scale())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from raykd.config.schema import ModelConfig, TowerConfig
-from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, describe_tower, validate_tower
-from tests.models.conftest import tokens_of
+from tests.models.conftest import infonce_losses, tokens_of
 
 
 def test_towers_give_the_models_own_embeddings(tiny_chineseclip_dir):
@@ -36,15 +35,7 @@ def test_a_chineseclip_dual_encoder_trains(tiny_chineseclip_dir):
                                            init_logit_scale="pretrained"))
     assert model.scale().item() == pytest.approx(1 / 0.07, rel=1e-4)  # ChineseCLIPConfig's initial value
     images, tokens = torch.randn(4, 3, 32, 32), tokens_of(model.text, ["一只猫", "一只狗", "红色圆形", "蓝色方形"])
-    loss_fn, opt = get_loss("InfoNCE"), torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(5):
-        image_feats, text_feats = model(images, tokens)
-        loss = loss_fn(text_feats, image_feats, logit_scale=model.scale())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = infonce_losses(model, images, tokens, lr=1e-3)
     assert losses[-1] < losses[0] - 0.1, losses
 
 

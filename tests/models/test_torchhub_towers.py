@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from raykd.config.schema import ModelConfig, TowerConfig
-from raykd.losses import get_loss
 from raykd.models.dual_encoder import build_dual_encoder
 from raykd.models.towers import PretrainedUnavailableError, build_tower, validate_tower
 from tests.conftest import TINY_CLIP
+from tests.models.conftest import infonce_losses
 
 
 def hub(name: str, **fields) -> TowerConfig:
@@ -45,15 +45,7 @@ def test_a_torchhub_image_tower_trains(tiny_hub_dir):
                                            text=TowerConfig(builder="openclip", model_config=TINY_CLIP), embed_dim=16))
     images = torch.randn(4, 3, 32, 32)
     tokens = {k: torch.as_tensor(v) for k, v in model.text_tokenizer(["a", "b c", "d e f", "g"]).items()}
-    loss_fn, opt = get_loss("InfoNCE"), torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(5):
-        image_feats, text_feats = model(images, tokens)
-        loss = loss_fn(text_feats, image_feats, logit_scale=model.scale())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = infonce_losses(model, images, tokens, lr=1e-2)
     assert losses[-1] < losses[0] - 0.1, losses
 
 
