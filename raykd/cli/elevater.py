@@ -3,7 +3,7 @@
     raykd eval elevater --checkpoint RUN_OR_CHECKPOINT | --recipe RECIPE [--set K=V] | --model SPEC
         [--data-root DIR] [--datasets cifar-10,dtd ...]
         [--mode zeroshot|linear_probe|finetune[,...]] [--shots 5,20,50,full] [--seeds 0,1,2] [--no-tuning]
-        [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25]
+        [--actor-per dataset|item] [--max-actors auto|N] [--cpus-per-actor 1] [--gpus-per-actor 0.25] [--retries 2]
         [--serial] [--out DIR] [--protocol toolkit|clean] [--text-head | --no-text-head]
         [--knowledge wiki|wordnet|wordnet_path] [--gpt3-knowledge N]
 
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actors kept busy, each taking the next data set (or item) when done: 'auto' = as many "
                         "as the cluster holds at once; 0 = a fresh actor per data set (or item)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor (default 1)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="times an item runs again on another actor when its actor is lost (node gone, process "
+                        "killed) before it counts as failed (default 2); an item that raises is not retried")
     p.add_argument("--gpus-per-actor", default="auto",
                    help="Ray GPUs per actor: 'auto' = 1 when the cluster has GPUs, else 0; fractions (e.g. 0.25) put "
                         "several actors on a card, each capped at that fraction of its memory")

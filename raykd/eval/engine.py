@@ -172,16 +172,18 @@ def run_serial(model: Any, items: Sequence[Item], on_result: Callable[[Any], Non
 
 class EvalActor:
     """A Ray actor: builds the model once from a picklable factory (on the GPU Ray gave it, if any), then runs
-    units of items with it, one feature cache per unit."""
+    items with it, one call each; consecutive items of one unit share a feature cache."""
 
     def __init__(self, model_factory: Callable[[], Any], gpu_fraction: float = 0.0):
         self._factory, self._model, self._gpu_fraction = model_factory, None, gpu_fraction
+        self._unit, self._cache = None, FeatureCache()
 
-    def run(self, items: list[Item]) -> list[Any]:
+    def run(self, item: Item, unit: int) -> Any:
         if self._model is None:
             self._model = load_model(self._factory, self._gpu_fraction)
-        cache = FeatureCache()
-        return [_run_one(self._model, item, cache) for item in items]
+        if unit != self._unit:
+            self._unit, self._cache = unit, FeatureCache()
+        return _run_one(self._model, item, self._cache)
 
 
 def group_items(items: Sequence[Item], group: str) -> list[list[int]]:
@@ -208,57 +210,104 @@ def cluster_capacity(num_cpus_per_actor: float, num_gpus_per_actor: float) -> in
 
 
 def _cause(exc: BaseException) -> str:
-    return describe(getattr(exc, "cause", None) or exc)
+    """The failure of a Ray call: the item's own exception when it raised, else Ray's (first line)."""
+    return describe(getattr(exc, "cause", None) or exc).splitlines()[0][:300]
+
+
+def _actor_lost(exc: BaseException) -> bool:
+    """Did the actor's process or node go away (its items may run elsewhere), rather than an item raising?"""
+    from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
+
+    return isinstance(exc, (RayActorError, ObjectLostError)) and not isinstance(exc, RayTaskError)
 
 
 def run_pool(model_factory: Callable[[], Any], items: Sequence[Item], *, group: str = "dataset",
              max_actors: int | None = None, num_cpus_per_actor: float = 1, num_gpus_per_actor: float = 0,
-             on_result: Callable[[Any], None] | None = None) -> list[Any]:
+             retries: int = 2, on_result: Callable[[Any], None] | None = None) -> list[Any]:
     """Run ``items`` on a pool of :class:`EvalActor` of the current Ray instance (a local one is started if
-    none is); results come back in item order, and go to ``on_result`` as they arrive.
+    none is); results come back in item order, and go to ``on_result`` as each item finishes.
 
     A unit is a data set's items (``group="dataset"``) or one item (``"item"``). ``max_actors`` actors
     (default: as many as the cluster holds, :func:`cluster_capacity`) each load the model once and take the
     next unit when they finish one; ``0`` starts a fresh actor per unit (units beyond the free resources wait
-    for them). A dead actor fails its unit only and is replaced. ``model_factory`` must be picklable (e.g.
-    ``functools.partial(checkpoint_model, path)``).
+    for them). An actor that dies (its node lost, its process killed) is replaced, and the items it had not
+    finished run again on another actor, up to ``retries`` times each (then they fail with the cause); an
+    item that raises fails alone. Each item's result is kept once: results of a replaced actor are dropped.
+    ``model_factory`` must be picklable (e.g. ``functools.partial(checkpoint_model, path)``).
     """
     import ray  # Ray loads for the actor pool only, not for the serial path and training
 
     if not ray.is_initialized():
         ray.init()
-    units = deque(group_items(items, group))
+    units = deque((indices, 0) for indices in group_items(items, group))  # (item indices, retries so far)
     if max_actors is None:
         max_actors = cluster_capacity(num_cpus_per_actor, num_gpus_per_actor)
     remote = ray.remote(num_cpus=num_cpus_per_actor, num_gpus=num_gpus_per_actor)(EvalActor)
     results: list[Any] = [None] * len(items)
-    pending: dict[Any, tuple[Any, list[int]]] = {}
+    pending: dict[Any, tuple[Any, int, int]] = {}  # object ref -> (actor, item index, retries so far)
+    unit_ids = iter(range(1 << 62))
 
     def submit(actor: Any) -> None:
-        indices = units.popleft()
-        pending[actor.run.remote([items[i] for i in indices])] = (actor, indices)
+        # One call per item, queued on the actor at once (an actor runs its calls in order): each result
+        # arrives as its item finishes, so a lost actor costs only its unfinished items.
+        indices, attempt = units.popleft()
+        unit = next(unit_ids)
+        for i in indices:
+            pending[actor.run.remote(items[i], unit)] = (actor, i, attempt)
+
+    def keep(i: int, result: Any) -> None:
+        results[i] = result
+        if on_result is not None:
+            on_result(result)
+
+    def salvage(actor: Any) -> list[int]:
+        """Take a lost actor's calls out of ``pending``: keep the results that did arrive, return the other
+        items' indices."""
+        unfinished = []
+        for ref in [r for r, (a, _, _) in pending.items() if a is actor]:
+            _, i, _ = pending.pop(ref)
+            try:
+                if ray.wait([ref], timeout=0)[0]:
+                    keep(i, ray.get(ref))
+                    continue
+            except Exception:  # noqa: BLE001 - lost with its actor: runs again
+                pass
+            unfinished.append(i)
+        return unfinished
+
+    def busy(actor: Any) -> bool:
+        return any(a is actor for a, _, _ in pending.values())
 
     for _ in range(min(max_actors or len(units), len(units))):
         submit(remote.remote(model_factory, num_gpus_per_actor))
     try:
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            actor, indices = pending.pop(ref)
+            actor, index, attempt = pending.pop(ref)
             try:
-                outcome = ray.get(ref)
+                keep(index, ray.get(ref))
             except Exception as exc:  # noqa: BLE001 - RayActorError / RayTaskError: keep the others
-                outcome = [items[i].failed(_cause(exc)) for i in indices]
-                ray.kill(actor)
-                actor = remote.remote(model_factory, num_gpus_per_actor) if units else None
-            for i, result in zip(indices, outcome):
-                results[i] = result
-                if on_result is not None:
-                    on_result(result)
-            if actor is not None and units:
-                submit(actor)
-            elif actor is not None:
-                ray.kill(actor)
+                if not _actor_lost(exc):
+                    keep(index, items[index].failed(_cause(exc)))
+                else:
+                    unfinished = sorted([index] + salvage(actor))  # in item order
+                    ray.kill(actor)
+                    actor = None
+                    if attempt < retries:
+                        print(f"evaluation actor lost ({_cause(exc)}): its {len(unfinished)} unfinished item(s) run "
+                              f"again on another actor (retry {attempt + 1} of {retries})", flush=True)
+                        units.appendleft((unfinished, attempt + 1))
+                    else:
+                        for i in unfinished:
+                            keep(i, items[i].failed(f"{_cause(exc)} (its actor was lost {retries + 1} times)"))
+                    if units:  # a replacement takes the lost actor's place (and, retried, its items)
+                        submit(remote.remote(model_factory, num_gpus_per_actor))
+            if actor is not None and not busy(actor):
+                if units and max_actors:
+                    submit(actor)
+                else:
+                    ray.kill(actor)
     finally:
-        for actor, _ in pending.values():
+        for actor in {id(a): a for a, _, _ in pending.values()}.values():
             ray.kill(actor)
     return results

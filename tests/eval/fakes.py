@@ -8,8 +8,10 @@ Texts: the tokenizer writes character codes; ``encode_text`` decodes them and re
 """
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -112,3 +114,27 @@ def fail_task(monkeypatch, task: str, error: Exception) -> None:
             raise error
         return real(name, *args, **kwargs)
     monkeypatch.setattr(engine, "run_task", flaky)
+
+
+@dataclass(frozen=True)
+class LoggedItem:
+    """An engine work item that appends its process id to ``<log_dir>/<name>`` each time it runs, and kills its
+    process (as a lost node would, no cleanup) on its first ``die_times`` runs. Its result: ``(name, pid, run)``."""
+    name: str
+    unit: str
+    log_dir: str
+    die_times: int = 0
+
+    def runs(self) -> list[int]:
+        log = Path(self.log_dir) / self.name
+        return [int(pid) for pid in log.read_text().split()] if log.exists() else []
+
+    def run(self, model, cache):
+        with (Path(self.log_dir) / self.name).open("a") as log:
+            log.write(f"{os.getpid()}\n")
+        if len(self.runs()) <= self.die_times:
+            os._exit(1)
+        return (self.name, os.getpid(), len(self.runs()))
+
+    def failed(self, error: str):
+        return (self.name, None, error)

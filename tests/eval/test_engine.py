@@ -93,3 +93,34 @@ def test_actor_pool_runs_a_data_set_per_item(local_ray, root):
     assert {k: v for k, v in out.items() if k != "errors"} == pytest.approx(serial)
     assert set(out["errors"]) == {"mini"}
     assert "unknown evaluation task 'no_such_task'" in out["errors"]["mini"]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_a_lost_actor_s_unfinished_items_run_again_elsewhere_and_each_is_kept_once(local_ray, tmp_path, capsys):
+    """One actor runs a data set's items a, b, c in turn, and its process dies during b (as on a lost node):
+    a's result is kept, b and c run on a new actor, d (the next data set) after them; each result once."""
+    log = str(tmp_path)
+    items = [fakes.LoggedItem("a", "set1", log), fakes.LoggedItem("b", "set1", log, die_times=1),
+             fakes.LoggedItem("c", "set1", log), fakes.LoggedItem("d", "set2", log)]
+    seen = []
+    out = run_pool(functools.partial(fakes.make_fake_model, dim=4), items, max_actors=1, on_result=seen.append)
+    assert [r[0] for r in out] == ["a", "b", "c", "d"] and sorted(seen) == sorted(out)
+    assert [len(item.runs()) for item in items] == [1, 2, 1, 1]  # only the unfinished b and c ran again
+    first, second = items[1].runs()
+    assert items[0].runs() == [first] and out[1][1:] == (second, 2) and second != first  # b: on a new actor
+    assert out[2][1] == out[3][1] == second  # the replacement takes c, then the next data set
+    text = capsys.readouterr().out
+    assert "evaluation actor lost (ActorDiedError" in text
+    assert "its 2 unfinished item(s) run again on another actor (retry 1 of 2)" in text
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_an_item_whose_actor_keeps_dying_fails_after_its_retries_and_the_others_run(local_ray, tmp_path):
+    log = str(tmp_path)
+    items = [fakes.LoggedItem("doomed", "set1", log, die_times=9), fakes.LoggedItem("fine", "set2", log)]
+    out = run_pool(functools.partial(fakes.make_fake_model, dim=4), items, max_actors=1, retries=1)
+    assert len(items[0].runs()) == 2 and out[0][1] is None
+    assert out[0][2].startswith("ActorDiedError") and "its actor was lost 2 times" in out[0][2]
+    assert out[1][0] == "fine" and out[1][2] == 1

@@ -89,6 +89,8 @@ def make_options(args: argparse.Namespace) -> EvalOptions:
             raise ValueError(f"{flag} must be >= {least}, got {value}")
     if args.cpus_per_actor <= 0:
         raise ValueError("--cpus-per-actor must be > 0")
+    if args.retries < 0:
+        raise ValueError(f"--retries must be >= 0, got {args.retries}")
     parse_gpus(args.gpus_per_actor)
     if args.max_actors != "auto" and not (args.max_actors.isdigit()):
         raise ValueError(f"--max-actors: expected 'auto' or a number >= 0, got {args.max_actors!r}")
@@ -157,7 +159,8 @@ def _run(args: argparse.Namespace, factory: ModelSource, items: list[WorkItem], 
               f"{min(max_actors or units, units)} Ray actors ({args.cpus_per_actor:g} CPU, "
               f"{gpus:g} GPU each)", flush=True)
         return run_pool(factory, items, group=args.actor_per, max_actors=max_actors,
-                        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=gpus, on_result=report)
+                        num_cpus_per_actor=args.cpus_per_actor, num_gpus_per_actor=gpus, retries=args.retries,
+                        on_result=report)
     finally:
         if started:
             ray.shutdown()
