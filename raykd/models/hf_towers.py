@@ -257,9 +257,21 @@ def _sbert_tokenizer_path(name: str) -> str:
     return name
 
 
+def sbert_max_length(cfg: TowerConfig, option: str = "model.text") -> int:
+    """`max_seq_length`, or with 0 the model's own (`max_seq_length` of its `sentence_bert_config.json`, what
+    sentence-transformers truncates at: 256 for all-MiniLM-L6-v2). Raises ValueError when 0 and it has none."""
+    if cfg.max_seq_length:
+        return cfg.max_seq_length
+    config = Path(resolve_model_path(cfg.name)) / "sentence_bert_config.json"
+    length = json.loads(config.read_text()).get("max_seq_length") if config.is_file() else None
+    if not length:
+        raise ValueError(f"{option}.max_seq_length=0 keeps the model's own, but {config} gives none: set a length")
+    return int(length)
+
+
 def describe_sbert(cfg: TowerConfig, option: str = "model.text") -> TowerDescription:
     name = _sbert_tokenizer_path(resolve_model_path(cfg.name))
-    return TowerDescription(tokenizer=HFTokenizer(name, cfg.max_seq_length, cfg.cache_dir))
+    return TowerDescription(tokenizer=HFTokenizer(name, sbert_max_length(cfg, option), cfg.cache_dir))
 
 
 @register_tower("sbert", "text", validate=validate_sbert, describe=describe_sbert)
@@ -274,9 +286,9 @@ def sbert_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
         if Path(name).is_dir():
             raise
         raise _hf_unavailable(cfg, option, err) from err
-    model.max_seq_length = cfg.max_seq_length
+    model.max_seq_length = sbert_max_length(cfg, option)
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model[0].auto_model, option)
-    tokenizer = HFTokenizer(model.tokenizer.name_or_path, cfg.max_seq_length, cfg.cache_dir)
+    tokenizer = HFTokenizer(model.tokenizer.name_or_path, model.max_seq_length, cfg.cache_dir)
     width = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # renamed in ST 5
     return Tower(model, int(width()), _sbert_encode, tokenizer=tokenizer)

@@ -82,8 +82,10 @@ def parse_spec(spec: str) -> dict[str, TowerConfig]:
     if len(parts) < 2 or not all(parts[:2]):
         raise ValueError(f"--model {spec!r}: expected {SPEC_HELP}")
     builder, name, pretrained = parts[0], parts[1], (parts[2] if len(parts) == 3 else "")
+    # sbert: the model's own max_seq_length, as SentenceTransformer(name).encode truncates
+    length = {"max_seq_length": 0} if builder == "sbert" else {}
     towers = {m: TowerConfig(builder=builder, name=name, pretrained=pretrained,
-                             head=HeadConfig(n_layers=0, identity_if_possible=True))
+                             head=HeadConfig(n_layers=0, identity_if_possible=True), **length)
               for m in MODALITIES if builder in list_builders(m)}
     if not towers:
         known = sorted(set(list_builders("image")) | set(list_builders("text")))
@@ -103,7 +105,9 @@ def build_from_spec(spec: str) -> nn.Module:
     if len(set(widths.values())) != 1:
         raise ValueError(f"--model {spec!r}: the towers' widths differ ({widths}): no common space without "
                          "projection heads; write a recipe with model.embed_dim and heads")
-    return DualEncoder(towers["image"], towers["text"], nn.Identity(), nn.Identity()).eval()
+    # the logit scale of the model the towers were cut from (OpenAI's CLIP: 100), as the library's model scores
+    scale = next((t.source_logit_scale for t in towers.values() if t.source_logit_scale is not None), 1 / 0.07)
+    return DualEncoder(towers["image"], towers["text"], nn.Identity(), nn.Identity(), init_logit_scale=scale).eval()
 
 
 @dataclass(frozen=True)

