@@ -43,7 +43,7 @@ class TowerConfig:
     # huggingface text towers; PromptBERT: [MASK] of a prompt template, denoised; logits: a classifier's logits
     pooler: Literal["cls", "cls_before_pooler", "mean", "PromptBERT", "logits"] = "mean"
     prompt_template: str = ""  # PromptBERT: '{sentence}' and '{mask}' placeholders; '' -> the paper's template
-    max_seq_length: int = 77  # text towers with their own tokenizer (huggingface, sbert)
+    max_seq_length: int = 77  # text towers with their own tokenizer (huggingface, sbert); sbert: 0 keeps the model's own
     image_size: int = 0  # image towers: input resolution; 0 keeps the model's own
     # torchvision image towers: pre_logits, the input of the classifier's last Linear (mobilenet_v3_large: 1280-d);
     # pooled, the input of its first Linear: the backbone's pooled output, as the original codebase (960-d)
@@ -231,8 +231,12 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 1
-    batch_size: int = 64  # per worker
+    batch_size: int = 64  # per worker at num_workers workers: the global batch is batch_size x num_workers
     num_workers: int = 1  # Ray Train workers
+    # elastic: 1 <= min_workers < num_workers lets Ray Train run with any worker count in between (fewer after a
+    # node is lost, more when resources return), each of w workers taking global batch / w; 0: always num_workers
+    min_workers: int = 0
+    elastic_resize_interval_s: float = 60.0  # elastic: how often Ray Train looks for resources to grow back
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 AMP on CUDA, fp32 on CPU
@@ -247,9 +251,37 @@ class TrainConfig:
     init_from: str = ""
 
     def check(self) -> None:
-        """Raise ValueError when there is no worker or no sample per batch."""
+        """Raise ValueError when there is no worker or no sample per batch, or an elastic range whose worker counts
+        cannot share the global batch evenly."""
         if self.num_workers < 1 or self.batch_size < 1:
             raise ValueError("train.num_workers and train.batch_size must be >= 1")
+        if not 0 <= self.min_workers <= self.num_workers:
+            raise ValueError(f"train.min_workers must be in [0, train.num_workers = {self.num_workers}] (0: not "
+                             f"elastic), got {self.min_workers}")
+        if self.elastic_resize_interval_s <= 0:
+            raise ValueError(f"train.elastic_resize_interval_s must be > 0, got {self.elastic_resize_interval_s}")
+        uneven = [w for w in self.worker_counts() if self.global_batch % w]
+        if uneven:
+            raise ValueError(f"train.batch_size x train.num_workers = {self.global_batch} (the global batch, kept "
+                             f"whatever the worker count) cannot be split evenly among {uneven} workers, which "
+                             f"train.min_workers = {self.min_workers} allows: choose a batch size or min_workers "
+                             "for which it can")
+
+    @property
+    def elastic(self) -> bool:
+        return 0 < self.min_workers < self.num_workers
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.num_workers
+
+    def worker_counts(self) -> range:
+        """The worker counts the run may train with."""
+        return range(self.min_workers if self.elastic else self.num_workers, self.num_workers + 1)
+
+    def batch_per_worker(self, world_size: int) -> int:
+        """Each worker's batch when `world_size` workers train: the global batch shared evenly."""
+        return self.global_batch // world_size
 
 
 @dataclass

@@ -170,6 +170,7 @@ class CachedTowerFeatures:
         self.checks = torch.as_tensor(checks[first])
         self.features = torch.as_tensor(np.ascontiguousarray(features[first], dtype=np.float32))
         self.where = where
+        self._missed = self._looked_up = None  # device counters since the last `raise_if_missed`
 
     @classmethod
     def load(cls, path: str, device: torch.device | str = "cpu") -> "CachedTowerFeatures":
@@ -187,12 +188,21 @@ class CachedTowerFeatures:
         return len(self.keys)
 
     def __call__(self, inputs) -> torch.Tensor:
+        """The inputs' cached features. A miss is counted on the device and raised by :meth:`raise_if_missed`,
+        which the training loop calls before each report, so no step waits for the host."""
         key, check = input_keys(inputs)
         idx = torch.searchsorted(self.keys, key).clamp_(max=len(self.keys) - 1)
-        hit = (self.keys[idx] == key) & (self.checks[idx] == check)
-        if not bool(hit.all()):  # one host sync per step; a wrong feature would be worse
-            raise FeatureCacheMiss(
-                f"{int((~hit).sum())} of {len(hit)} inputs of this batch are not in the feature cache {self.where}: "
-                "the training data changed since it was built; rebuild it (model.<tower>.cache_features: true "
-                "rebuilds on its own, or run `raykd data cache-features RECIPE`)")
+        missed = ((self.keys[idx] != key) | (self.checks[idx] != check)).sum()
+        self._missed = missed if self._missed is None else self._missed + missed
+        self._looked_up = len(key) + (self._looked_up or 0)
         return self.features[idx]
+
+    def raise_if_missed(self) -> None:
+        """Raise FeatureCacheMiss if an input since the last call was not in the cache (one host sync)."""
+        missed, looked_up = self._missed, self._looked_up
+        self._missed = self._looked_up = None
+        if missed is not None and int(missed):
+            raise FeatureCacheMiss(
+                f"{int(missed)} of {looked_up} inputs looked up since the last report are not in the feature cache "
+                f"{self.where}: the training data changed since it was built; rebuild it "
+                "(model.<tower>.cache_features: true rebuilds on its own, or run `raykd data cache-features RECIPE`)")

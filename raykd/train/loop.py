@@ -195,8 +195,11 @@ class Meter:
 def _report(cfg: Config, ctx: LoopContext, c: Components, meter: Meter, step: int, epoch: int,
             batches_done: int, extra: dict, save: bool) -> None:
     c.nonfinite.raise_if_seen()  # one host sync per report; never a checkpoint of diverged weights
+    for cache in getattr(c.objective, "module", c.objective).feature_caches.values():
+        cache.raise_if_missed()  # nor of weights trained on a feature that was not its input's
     metrics = {**meter.summary(ctx.world_size), "train/lr": c.optimizer.param_groups[0]["lr"],
-               "train/logit_scale": c.model.scale().item(), "step": step, "epoch": epoch, **extra,
+               "train/logit_scale": c.model.scale().item(), "train/workers": ctx.world_size,  # elastic runs vary
+               "step": step, "epoch": epoch, **extra,
                **ctx.extra_metrics()}
     checkpoint_dir = None
     if save and ctx.rank == 0:
@@ -229,26 +232,28 @@ def _resume(cfg: Config, c: Components, ctx: LoopContext) -> tuple[int, int, int
                  ema=c.ema)
     # checkpoints from before world_size was stored: assume the same workers (their resume was never exact)
     saved_world = state.get("world_size", ctx.world_size)
-    skip = batches_to_skip(state["batches_done"], saved_world, ctx.world_size)
+    saved_train = state.get("config", {}).get("train", {})
+    saved_global = saved_train.get("batch_size", cfg.train.batch_size) * saved_train.get("num_workers", saved_world)
+    skip = batches_to_skip(state["batches_done"], saved_global, cfg.train.global_batch)
     if saved_world != ctx.world_size and state["batches_done"] and ctx.rank == 0:
         print(f"[raykd] warning: resuming epoch {state['epoch']} mid-way with {ctx.world_size} workers instead of "
               f"the checkpoint's {saved_world}: the epoch's samples are split differently, so each worker skips "
-              f"{skip} batches (the {state['batches_done'] * saved_world} batches trained, in global samples, "
-              "rounded down); some samples of this epoch may be trained twice and others not at all", flush=True)
+              f"{skip} batches (the {state['batches_done'] * saved_global} samples trained, rounded down to whole "
+              "global batches); some samples of this epoch may be trained twice and others not at all", flush=True)
     return state["step"], state["epoch"], skip
 
 
-def batches_to_skip(batches_done: int, saved_world_size: int, world_size: int) -> int:
-    """Batches each worker skips to resume an epoch in which each of `saved_world_size` workers trained `batches_done`.
+def batches_to_skip(batches_done: int, saved_global_batch: int, global_batch: int) -> int:
+    """Batches each worker skips to resume an epoch in which `batches_done` global batches of `saved_global_batch`
+    samples were trained, now that a global batch holds `global_batch` samples.
 
     A worker's batches in an epoch are a function of (seed, epoch, rank, world size) (Ray Data's ordered
     execution, `raykd.train.trainer.ordered_ingest`), so with the same world size skipping `batches_done`
-    resumes exactly where the run stopped. With another world size the epoch is split differently: skip as
-    many global samples as were trained, rounded down to whole batches per worker (train a few twice rather
-    than miss some)."""
-    if saved_world_size == world_size:
-        return batches_done
-    return batches_done * saved_world_size // world_size
+    resumes exactly where the run stopped. An elastic run keeps the global batch whatever its worker count, so
+    it skips `batches_done` too, though the epoch is split differently. A run restarted with another
+    `train.num_workers` (the per-worker batch kept) skips as many global samples as were trained, rounded down
+    to whole batches (train a few twice rather than miss some)."""
+    return batches_done * saved_global_batch // global_batch
 
 
 def _init_from(cfg: Config, c: Components) -> None:
@@ -294,12 +299,13 @@ def run_training(cfg: Config, ctx: LoopContext) -> dict:
             if episode_feats is not None and teacher_feats is not None:
                 episode_feats.append(teacher_feats.float())
             done = bool(t.max_steps and step >= t.max_steps)
-            save = bool(t.checkpoint_every_n_steps) and step % t.checkpoint_every_n_steps == 0
+            # the epoch-end report below saves the epoch's last step (and a max_steps stop): not twice
+            save = (bool(t.checkpoint_every_n_steps) and step % t.checkpoint_every_n_steps == 0 and not done
+                    and batches_done < ctx.steps_per_epoch)
             if step % max(t.log_every_n_steps, 1) == 0 or save:
-                # the epoch-end report below saves the last step's checkpoint
-                if save and not done:
+                if save:
                     _average_batchnorm_stats(c)  # the checkpoint keeps the global batches' statistics
-                _report(cfg, ctx, c, meter, step, epoch, batches_done, {}, save and not done)
+                _report(cfg, ctx, c, meter, step, epoch, batches_done, {}, save)
             if done:
                 break
             tick = time.perf_counter()

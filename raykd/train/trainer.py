@@ -111,10 +111,11 @@ def check_cpus_left_for_data(cfg: Config) -> None:
     if cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
         return
     total = ray.cluster_resources().get("CPU", 0)
-    workers = cfg.train.num_workers * cfg.train.cpus_per_worker
+    fewest = "train.min_workers" if cfg.train.elastic else "train.num_workers"
+    workers = cfg.train.worker_counts()[0] * cfg.train.cpus_per_worker
     if total < workers + 1:
         raise ValueError(
-            f"the running Ray has {total:g} CPUs, but train.num_workers x train.cpus_per_worker = {workers:g} "
+            f"the running Ray has {total:g} CPUs, but {fewest} x train.cpus_per_worker = {workers:g} "
             "leaves none for Ray Data, and the run would hang: start Ray with more logical CPUs "
             f"(run.ray_num_cpus, or ray.init(num_cpus={math.ceil(workers) + 2})) or use fewer workers")
 
@@ -125,7 +126,7 @@ def check_gpus_for_workers(cfg: Config) -> None:
     if not cfg.train.use_gpu:
         return
     gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus < cfg.train.num_workers:
+    if gpus < (cfg.train.min_workers if cfg.train.elastic else cfg.train.num_workers):
         raise ValueError(
             f"train.use_gpu asks one GPU for each of train.num_workers = {cfg.train.num_workers} workers, but the "
             f"Ray cluster has {gpus:g} GPU(s): set train.num_workers to at most {int(gpus)}"
@@ -214,8 +215,10 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
         logging_config=ray.train.LoggingConfig(log_level=cfg.run.train_log_level),
         # Ray Train's print patch both tees a worker's print to stdout and logs it: every line twice
         worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0", **faults.worker_env()}})
-    scaling = ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
-                                      resources_per_worker={"CPU": cfg.train.cpus_per_worker})
+    t = cfg.train  # elastic: a (min, max) range; Ray Train restarts the workers from the last checkpoint to resize
+    scaling = ray.train.ScalingConfig(num_workers=(t.min_workers, t.num_workers) if t.elastic else t.num_workers,
+                                      use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker},
+                                      elastic_resize_monitor_interval_s=t.elastic_resize_interval_s)
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": config_to_dict(cfg), "steps_per_epoch": steps_per_epoch,

@@ -137,6 +137,8 @@ def test_saved_config_round_trips(tmp_path):
     ("optim.wise_ft_alpha=1.5", r"optim.wise_ft_alpha must be in \[0, 1\]"),
     ("train.batch_size=0", "train.num_workers and train.batch_size must be >= 1"),
     ("train.num_workers=0", "train.num_workers and train.batch_size must be >= 1"),
+    ("train.min_workers=3", r"train.min_workers must be in \[0, train.num_workers = 2\] \(0: not elastic\), got 3"),
+    ("train.elastic_resize_interval_s=0", "train.elastic_resize_interval_s must be > 0, got 0"),
 ])
 def test_value_ranges_fail_at_load_naming_the_option(override, message):
     with pytest.raises(ValueError, match=message):
@@ -152,3 +154,16 @@ def test_sections_check_their_ranges_again_after_changes():
     cfg.optim.ema_decay, cfg.train.batch_size = 0.0, -1
     with pytest.raises(ValueError, match="train.batch_size must be >= 1"):
         cfg.check()
+
+
+def test_an_elastic_run_keeps_its_global_batch_for_every_worker_count():
+    train = load_config(REPO / "recipes/quickstart.yaml", ["train.num_workers=4", "train.min_workers=2",
+                                                          "train.batch_size=12"]).train
+    assert train.elastic and list(train.worker_counts()) == [2, 3, 4]
+    assert [train.batch_per_worker(w) for w in train.worker_counts()] == [24, 16, 12]  # 48 samples a step each
+    fixed = load_config(REPO / "recipes/quickstart.yaml", ["train.num_workers=4", "train.batch_size=12"]).train
+    assert not fixed.elastic and list(fixed.worker_counts()) == [4] and fixed.batch_per_worker(4) == 12
+    with pytest.raises(ValueError, match=r"train.batch_size x train.num_workers = 40 \(the global batch, kept whatever "
+                                         r"the worker count\) cannot be split evenly among \[3\] workers"):
+        load_config(REPO / "recipes/quickstart.yaml", ["train.num_workers=4", "train.min_workers=2",
+                                                       "train.batch_size=10"])

@@ -46,10 +46,16 @@ def test_lookup_returns_each_inputs_row_in_batch_order():
     torch.testing.assert_close(got, torch.as_tensor(features[[2, 0, 2, 1]]))
 
 
-def test_an_input_not_in_the_cache_fails_naming_the_cache():
+def test_an_input_not_in_the_cache_fails_at_the_check_naming_the_cache():
     cache, rows, _ = small_cache("/caches/text-abc")
-    with pytest.raises(FeatureCacheMiss, match=r"1 of 2 inputs .* not in the feature cache /caches/text-abc"):
-        cache(tokens([rows[0], [9, 9, 9]]))
+    cache(tokens([rows[0], rows[1]]))
+    cache.raise_if_missed()  # every input was there
+    cache(tokens([rows[0], [9, 9, 9]]))  # counted on the device: no host sync in the step
+    cache(tokens([rows[1], rows[2]]))
+    with pytest.raises(FeatureCacheMiss, match=r"1 of 4 inputs looked up since the last report are not in the "
+                                               r"feature cache /caches/text-abc"):
+        cache.raise_if_missed()
+    cache.raise_if_missed()  # counted from the last check on
 
 
 def test_data_fingerprint_changes_with_a_rewritten_shard(tmp_path):

@@ -76,7 +76,8 @@ def test_mid_epoch_resume_with_another_world_size_skips_the_samples_trained_and_
     cfg = tiny_cfg(builtin_root, **{"train.epochs": 1, "train.max_steps": 3})
     first = LocalRun(cfg)
     run_training(cfg, first.context())
-    mid = {**first.checkpoints[-1], "world_size": 2}
+    mid = first.checkpoints[-1]
+    mid["world_size"] = mid["config"]["train"]["num_workers"] = 2  # as a 2-worker run of this recipe saves it
     assert (mid["step"], mid["batches_done"]) == (3, 3)
     cfg.train.max_steps = 0
     resumed = LocalRun(cfg, resume_state=mid)
@@ -86,8 +87,10 @@ def test_mid_epoch_resume_with_another_world_size_skips_the_samples_trained_and_
     assert "with 1 workers instead of the checkpoint's 2" in out and "each worker skips 6 batches" in out
 
 
-@pytest.mark.parametrize("done, saved, now, skip", [(5, 2, 2, 5), (5, 2, 4, 2), (5, 4, 2, 10), (0, 2, 3, 0)])
-def test_batches_to_skip_keeps_the_samples_trained_across_world_sizes(done, saved, now, skip):
+@pytest.mark.parametrize("done, saved, now, skip", [
+    (5, 16, 16, 5),  # the same global batch: the same workers, or an elastic run with fewer or more
+    (5, 16, 32, 2), (5, 32, 16, 10), (0, 16, 24, 0)])  # num_workers changed, batch_size (per worker) kept
+def test_batches_to_skip_keeps_the_samples_trained_across_global_batches(done, saved, now, skip):
     from raykd.train.loop import batches_to_skip
 
     assert batches_to_skip(done, saved, now) == skip
@@ -165,3 +168,14 @@ def test_fast_cuda_math_only_on_cuda(monkeypatch):
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.benchmark
     enable_fast_cuda_math(torch.device("cuda"))
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
+
+
+def test_an_epoch_s_last_step_is_checkpointed_once(builtin_root):
+    """checkpoint_every_n_steps dividing the epoch: its last step is saved by the epoch end only, once."""
+    cfg = tiny_cfg(builtin_root, **{"train.epochs": 2})
+    n = LocalRun(cfg).steps_per_epoch
+    cfg.train.checkpoint_every_n_steps = n // 2
+    run = LocalRun(cfg)
+    run_training(cfg, run.context())
+    saved = [(c["step"], c["epoch"], c["batches_done"]) for c in run.checkpoints]
+    assert saved == [(n // 2, 0, n // 2), (n, 1, 0), (n + n // 2, 1, n // 2), (2 * n, 2, 0)], (n, saved)

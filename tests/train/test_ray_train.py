@@ -174,3 +174,17 @@ def test_ray_train_console_logs_follow_run_train_log_level(ray_session, builtin_
     DataRunState.for_run(cfg.run.name, tmp_path / "run").close()  # built, never run: no actor left behind
     with pytest.raises(ValueError, match="run.train_log_level"):
         cfg_for(builtin_root, tmp_path, **{"run.train_log_level": "LOUD"})
+
+
+def test_an_elastic_run_starts_with_the_workers_that_fit_and_keeps_the_global_batch(ray_session, builtin_root,
+                                                                                    tmp_path):
+    """The test Ray has 4 CPUs and a worker asks 2.5: one worker fits, not the two asked for. An elastic run
+    (train.min_workers 1) trains with one, which takes the whole global batch of 2 x 16, so an epoch of the
+    512 shapes pairs is still 16 steps."""
+    cfg = cfg_for(builtin_root, tmp_path, **{
+        "train.num_workers": 2, "train.min_workers": 1, "train.cpus_per_worker": 2.5, "train.batch_size": 16,
+        "train.epochs": 1, "train.log_every_n_steps": 4, "eval.zeroshot.every_n_epochs": 0})
+    summary = train(cfg, tmp_path / "run")
+    assert summary["metrics"]["step"] == 512 // 32 and summary["metrics"]["epoch"] == 1
+    workers = read_tensorboard_scalars(Path(summary["run_dir"]) / "tensorboard")["train/workers"]
+    assert set(workers) == {1.0}, workers
