@@ -18,7 +18,6 @@ Without CUDA it prints a message and exits cleanly. The last line is `ratio gpu_
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from raykd.models.dual_encoder import build_dual_encoder
 from raykd.train.loop import amp_dtype
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_overhead import bare_loop, fixed_batch, raykd_loop  # noqa: E402 - the sibling benchmark's loops
+from step_overhead import bare_loop, fixed_batch, open_clip_rate, raykd_loop  # noqa: E402 - the sibling benchmark's
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "ViT-B-32"
@@ -88,10 +87,7 @@ def open_clip_train(batch_size: int, steps: int, warmup: int, precision: str) ->
                "--epochs", "1", "--workers", "8", "--precision", precision, "--lr", "5e-4", "--warmup", "10",
                "--logs", str(work), "--log-every-n-steps", str(warmup), "--save-frequency", "0", "--report-to", ""]
     out = subprocess.run(command, capture_output=True, text=True, cwd=work)
-    rates = [float(x) for x in re.findall(r"([\d.]+)/s/gpu", out.stdout + out.stderr)]
-    if len(rates) < 2:
-        raise RuntimeError(f"open_clip_train produced no throughput lines:\n{(out.stdout + out.stderr)[-3000:]}")
-    return statistics.median(rates[1:])
+    return open_clip_rate(out)
 
 
 def main() -> int:

@@ -162,9 +162,14 @@ def open_clip_end_to_end(recipe: str, batch_size: int, train_size: int, device: 
          "--workers", "1", "--lr", str(cfg.optim.lr), "--warmup", "10", "--precision", precision, "--device", device,
          "--logs", str(work / "logs"), "--log-every-n-steps", "4", "--save-frequency", "0"],
         capture_output=True, text=True)
+    return open_clip_rate(out)
+
+
+def open_clip_rate(out: subprocess.CompletedProcess) -> float:
+    """Median samples/s of an open_clip_train run's log lines ("<rate>/s/gpu"), the first left out (warm-up)."""
     rates = [float(x) for x in re.findall(r"([\d.]+)/s/gpu", out.stdout + out.stderr)]
     if len(rates) < 2:
-        raise RuntimeError(f"open_clip_train produced no throughput lines:\n{out.stderr[-2000:]}")
+        raise RuntimeError(f"open_clip_train produced no throughput lines:\n{(out.stdout + out.stderr)[-3000:]}")
     return statistics.median(rates[1:])
 
 
