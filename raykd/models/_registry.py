@@ -114,7 +114,7 @@ def _builder_hint(builder: str, modality: str) -> str:
 def _entry(cfg: TowerConfig, modality: str) -> TowerBuilder:
     """The registry entry for `cfg.builder`; ValueError with a close match when there is none."""
     if (cfg.builder, modality) not in _BUILDERS:
-        raise ValueError(f"unknown {modality} tower builder '{cfg.builder}' (model.{modality}.builder)"
+        raise ValueError(f"model.{modality}.builder: unknown {modality} tower builder '{cfg.builder}'"
                          f"{_builder_hint(cfg.builder, modality)}")
     return _BUILDERS[(cfg.builder, modality)]
 
@@ -160,9 +160,7 @@ def validate_tower(cfg: TowerConfig, modality: str) -> None:
 
     Raises ValueError naming the option (`model.<modality>.<key>`)."""
     option = f"model.{modality}"
-    if (cfg.builder, modality) not in _BUILDERS:
-        raise ValueError(f"{option}.builder: unknown builder '{cfg.builder}'{_builder_hint(cfg.builder, modality)}")
-    entry = _BUILDERS[(cfg.builder, modality)]
+    entry = _entry(cfg, modality)
     _check_options(cfg, modality, entry, option)
     if entry.validate is not None:
         entry.validate(cfg, option)

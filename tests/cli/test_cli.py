@@ -28,8 +28,8 @@ def test_check_reports_locked_tower(capsys):
 
 @pytest.mark.parametrize("override, message", [
     ("loss.name=InfoNCEE", "loss.name: unknown loss 'InfoNCEE'"),
-    ("model.image.builder=openclipp", "model.image.builder: unknown builder 'openclipp'; did you mean 'openclip'"),
-    ("model.text.builder=torchvision", "model.text.builder: unknown builder 'torchvision'"),
+    ("model.image.builder=openclipp", "model.image.builder: unknown image tower builder 'openclipp'; did you mean 'openclip'"),
+    ("model.text.builder=torchvision", "model.text.builder: unknown text tower builder 'torchvision'"),
     ("optim.lr=fast", "'optim.lr' must be float, got str 'fast'"),
     ("train.precision=fp8", "'train.precision' must be one of"),
     ("trian.epochs=1", "unknown config key 'trian'; did you mean 'train'"),
