@@ -188,7 +188,7 @@ def build_trainer(cfg: Config, run_dir: Path, resume_from: str = "", dataset=Non
     `callbacks` are Ray Train callbacks run after the run logger (e.g. a sweep's report to Tune)."""
     plan, n_from_shards = (None, 0) if dataset is not None else train_plan(cfg)
     n_samples = n_samples or n_from_shards
-    global_batch = cfg.train.batch_size * cfg.train.num_workers
+    global_batch = cfg.train.global_batch
     steps_per_epoch = n_samples // global_batch
     if steps_per_epoch < 1:
         raise ValueError(f"train.batch_size x train.num_workers = {global_batch} exceeds the {n_samples} training samples")

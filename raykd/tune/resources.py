@@ -50,7 +50,7 @@ def _shown(available: dict, need: dict) -> str:
 
 def run_samples(cfg: Config, n_samples: int) -> tuple[int, int]:
     """(samples in one epoch, samples in the whole run) as the loop trains them: whole global batches."""
-    global_batch = cfg.train.batch_size * cfg.train.num_workers
+    global_batch = cfg.train.global_batch
     steps_per_epoch = n_samples // global_batch
     total_steps = steps_per_epoch * cfg.train.epochs
     if cfg.train.max_steps:

@@ -110,7 +110,7 @@ def run_trial(params: dict, *, base: dict, plan: TrialPlan) -> None:
     save_config(cfg, run_dir / "config.yaml")
     _, n_samples = train_plan(cfg)
     _, samples_total = run_samples(cfg, n_samples)
-    report = ReportToTune(TuneResults(plan.metric, cfg.train.batch_size * cfg.train.num_workers, samples_total))
+    report = ReportToTune(TuneResults(plan.metric, cfg.train.global_batch, samples_total))
     try:
         build_trainer(cfg, run_dir, callbacks=[report]).fit()
     finally:
