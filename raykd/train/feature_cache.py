@@ -27,9 +27,10 @@ def tower_identity(tower: TowerConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(tower).items() if k not in _NOT_FEATURES}
 
 
-def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device) -> dict[str, CachedTowerFeatures]:
-    """{tower: CachedTowerFeatures on `device`} for the towers with `model.<tower>.feature_cache` set (the driver
-    sets it for `cache_features: true`).
+def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device,
+                        dtype: torch.dtype | None = None) -> dict[str, CachedTowerFeatures]:
+    """{tower: CachedTowerFeatures on `device`, features in `dtype` (the AMP dtype; None: float32)} for the towers
+    with `model.<tower>.feature_cache` set (the driver sets it for `cache_features: true`).
 
     Raises:
         ValueError: naming the option, when a cached tower is not locked, or the cache was computed from other
@@ -56,5 +57,5 @@ def load_feature_caches(cfg: Config, model: DualEncoder, device: torch.device) -
             raise ValueError(f"{option}: {path} was built from other {name} tower weights (sha256 "
                              f"{str(found.get('weights_sha256'))[:12]}, this model's {ours[:12]}): its features "
                              "would be stale; rebuild it (cache_features: true, or `raykd data cache-features`)")
-        caches[name] = CachedTowerFeatures.load(path, device)
+        caches[name] = CachedTowerFeatures.load(path, device, dtype)
     return caches

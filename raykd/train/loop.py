@@ -101,14 +101,14 @@ def setup(cfg: Config, ctx: LoopContext) -> Components:
     freeze_unused(model, loss, cfg.loss.teacher, trains_text=cfg.loss.w_simcse > 0)
     if cfg.loss.w_align <= 0 and cfg.loss.w_simcse <= 0:
         raise ValueError("loss.w_align and loss.w_simcse are both 0: nothing to train")
+    dtype = amp_dtype(cfg.train.precision, ctx.device)
     objective = ctx.wrap_model(Objective(model, loss, cfg.loss.teacher, cfg.loss.w_align, cfg.loss.w_simcse,
-                                         cfg.loss.simcse_temperature, load_feature_caches(cfg, model, ctx.device)))
+                                         cfg.loss.simcse_temperature, load_feature_caches(cfg, model, ctx.device, dtype)))
     if isinstance(objective, nn.parallel.DistributedDataParallel):
         mark_averaged_by_ddp(loss)  # DDP averages the losses' own parameter gradients: no second all-reduce
     optimizer = build_optimizer(cfg.optim, {"model": model, "loss": loss})
     total_steps = cfg.train.epochs * ctx.steps_per_epoch
     scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
-    dtype = amp_dtype(cfg.train.precision, ctx.device)
     scaler = torch.amp.GradScaler(ctx.device.type) if dtype == torch.float16 else None
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     ema = ModelEMA(model, cfg.optim.ema_decay, cfg.optim.ema_on_cpu) if cfg.optim.ema_decay > 0 else None

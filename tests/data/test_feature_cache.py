@@ -46,6 +46,15 @@ def test_lookup_returns_each_inputs_row_in_batch_order():
     torch.testing.assert_close(got, torch.as_tensor(features[[2, 0, 2, 1]]))
 
 
+def test_under_bf16_the_features_are_kept_in_bf16():
+    """Half the memory, and what the locked tower gives under bf16 autocast; the lookup is unchanged."""
+    cache, rows, features = small_cache()
+    cache.to("cpu", torch.bfloat16)
+    got = cache(tokens([rows[1], rows[0]]))
+    assert got.dtype == torch.bfloat16 and torch.equal(got, torch.as_tensor(features[[1, 0]]).bfloat16())
+    cache.raise_if_missed()
+
+
 def test_an_input_not_in_the_cache_fails_at_the_check_naming_the_cache():
     cache, rows, _ = small_cache("/caches/text-abc")
     cache(tokens([rows[0], rows[1]]))
