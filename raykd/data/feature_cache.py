@@ -15,9 +15,10 @@ On disk (a local folder or any URI pyarrow reads), written by `raykd.train.featu
     <dir>/parts/*.parquet rows {key int64, check int64, features fixed_size_list<float32>[D]}, written by
                           Ray Data (`feature_table`: plain Arrow types, read back without Ray)
 
-`CachedTowerFeatures.__call__` maps a batch of inputs to their features on the inputs' device; an input that is
-not in the cache raises `FeatureCacheMiss` (the data changed since the cache was built): features are never
-made up or recomputed silently.
+`CachedTowerFeatures.__call__` maps a batch of inputs to their features on the inputs' device and counts the
+inputs the cache does not hold on the device; `raise_if_missed` (the training loop calls it before each report)
+raises `FeatureCacheMiss` for them (the data changed since the cache was built): features are never made up or
+recomputed silently, and no step waits for the host.
 """
 from __future__ import annotations
 
@@ -120,13 +121,14 @@ def cache_dir_name(m: dict) -> str:
     return f"{m['tower']}-{digest}"
 
 
-def _fs(path: str) -> tuple[pyarrow.fs.FileSystem, str]:
+def filesystem(path: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """(pyarrow filesystem, path in it) of a cache folder: a URI, or a local path made absolute."""
     return pyarrow.fs.FileSystem.from_uri(path if "://" in path else str(Path(path).resolve()))
 
 
 def read_manifest(path: str) -> dict | None:
     """The manifest of the cache at `path`, or None when there is none (no cache, or an unfinished build)."""
-    fs, root = _fs(path)
+    fs, root = filesystem(path)
     try:
         with fs.open_input_stream(f"{root}/{MANIFEST}") as f:
             return json.loads(f.read().decode())
@@ -135,7 +137,7 @@ def read_manifest(path: str) -> dict | None:
 
 
 def write_manifest(path: str, m: dict) -> None:
-    fs, root = _fs(path)
+    fs, root = filesystem(path)
     with fs.open_output_stream(f"{root}/{MANIFEST}") as f:
         f.write(json.dumps(m, indent=2, sort_keys=True).encode())
 
@@ -175,7 +177,7 @@ class CachedTowerFeatures:
     @classmethod
     def load(cls, path: str, device: torch.device | str = "cpu",
              dtype: torch.dtype | None = None) -> "CachedTowerFeatures":
-        fs, root = _fs(path)
+        fs, root = filesystem(path)
         table = pq.read_table(f"{root}/{PARTS}", filesystem=fs)
         column = table.column("features").combine_chunks()
         feats = column.flatten().to_numpy().reshape(len(column), column.type.list_size)

@@ -109,10 +109,9 @@ class ShardProcessor:
         """Reseed the crop generator so crops depend on the data, not on which task reads it: with the
         processor's seed, from (seed, url) (the same crops every epoch); else from the work unit's seed
         (a function of the plan's seed, the epoch and the unit's place in it: exact on resume); else fresh."""
-        if self.seed is not None:
-            self.transform.rng = np.random.default_rng([self.seed, zlib.crc32(url.encode())])
-        elif unit_seed is not None:
-            self.transform.rng = np.random.default_rng([int(unit_seed), zlib.crc32(url.encode())])
+        seed = self.seed if self.seed is not None else unit_seed
+        if seed is not None:
+            self.transform.rng = np.random.default_rng([int(seed), zlib.crc32(url.encode())])
 
     def skip(self, err: SampleError) -> None:
         """Count `err` (skip policy) or raise it (raise policy)."""

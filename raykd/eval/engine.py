@@ -16,6 +16,7 @@ only when something failed).
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -245,7 +246,7 @@ def run_pool(model_factory: Callable[[], Any], items: Sequence[Item], *, group: 
     remote = ray.remote(num_cpus=num_cpus_per_actor, num_gpus=num_gpus_per_actor)(EvalActor)
     results: list[Any] = [None] * len(items)
     pending: dict[Any, tuple[Any, int, int]] = {}  # object ref -> (actor, item index, retries so far)
-    unit_ids = iter(range(1 << 62))
+    unit_ids = itertools.count()
 
     def submit(actor: Any) -> None:
         # One call per item, queued on the actor at once (an actor runs its calls in order): each result

@@ -234,6 +234,11 @@ def enable_grad_checkpointing(module: nn.Module, option: str) -> None:
                          "checkpointing (supported: HuggingFace, timm and open_clip transformer towers)")
 
 
+def call_module(module: nn.Module, inputs):
+    """A Tower's `encode_fn` for backbones that take the inputs as they are: `module(inputs)`."""
+    return module(inputs)
+
+
 class Tower(nn.Module):
     """One backbone plus what the data pipeline needs to feed it.
 

@@ -13,19 +13,11 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.models._registry import Tower, TowerDescription, register_tower, unavailable
-from raykd.models.hf_towers import HFTokenizer
+from raykd.models._registry import Tower, TowerDescription, call_module, register_tower
+from raykd.models.hf_towers import HFTokenizer, hf_unavailable
 from raykd.models.local_models import resolve_model_path
 from raykd.models.openclip_towers import OPENAI_MEAN, OPENAI_STD
 from raykd.specs import ImageSpec
-
-
-def _unavailable(cfg: TowerConfig, option: str, err: Exception):
-    cache = cfg.cache_dir or "~/.cache/huggingface/hub"
-    return unavailable(option, f"the Chinese-CLIP model '{cfg.name}'",
-                       f"the hub repo '{cfg.name}' (huggingface-cli download {cfg.name} --cache-dir {cache})",
-                       f"the HuggingFace cache {cache} (set by {option}.cache_dir), or a local directory "
-                       f"given as {option}.name", err, field="name")
 
 
 def _load(cfg: TowerConfig, option: str) -> nn.Module:
@@ -37,7 +29,7 @@ def _load(cfg: TowerConfig, option: str) -> nn.Module:
     except OSError as err:
         if Path(path).is_dir():
             raise
-        raise _unavailable(cfg, option, err) from err
+        raise hf_unavailable(cfg, option, err, "Chinese-CLIP") from err
 
 
 def validate_chineseclip(cfg: TowerConfig, option: str) -> None:
@@ -68,7 +60,7 @@ def _image_spec(cfg: TowerConfig, option: str) -> ImageSpec:
     try:
         config = ChineseCLIPConfig.from_pretrained(path, cache_dir=cfg.cache_dir or None)
     except OSError as err:
-        raise _unavailable(cfg, option, err) from err
+        raise hf_unavailable(cfg, option, err, "Chinese-CLIP") from err
     processor = _processor_config(path, cfg.cache_dir)
     stats = json.loads(Path(processor).read_text()) if processor else {}
     return ImageSpec(size=int(config.vision_config.image_size), mean=tuple(stats.get("image_mean", OPENAI_MEAN)),
@@ -100,12 +92,8 @@ class ChineseCLIPText(nn.Module):
         return self.text_projection(hidden[:, 0, :])
 
 
-def _call(module: nn.Module, inputs):
-    return module(inputs)
-
-
 def _tower(model: nn.Module, half: nn.Module, **kwargs) -> Tower:
-    tower = Tower(half, int(model.config.projection_dim), _call, **kwargs)
+    tower = Tower(half, int(model.config.projection_dim), call_module, **kwargs)
     tower.source_logit_scale = float(model.logit_scale.detach().exp())
     return tower
 

@@ -153,9 +153,10 @@ def _pool(pooler: str):
     return encode
 
 
-def _hf_unavailable(cfg: TowerConfig, option: str, err: Exception):
+def hf_unavailable(cfg: TowerConfig, option: str, err: Exception, kind: str = "HuggingFace"):
+    """The error for a hub model (`kind`: how messages name it) that is neither local nor in the HF cache."""
     cache = cfg.cache_dir or os.environ.get("HF_HUB_CACHE") or "~/.cache/huggingface/hub"
-    return unavailable(option, f"the HuggingFace model '{cfg.name}'",
+    return unavailable(option, f"the {kind} model '{cfg.name}'",
                        f"the hub repo '{cfg.name}' (huggingface-cli download {cfg.name} --cache-dir {cache})",
                        f"the HuggingFace cache {cache} (set by {option}.cache_dir), or a local directory "
                        f"given as {option}.name", err, field="name")
@@ -172,7 +173,7 @@ def _load_model(cfg: TowerConfig, option: str) -> nn.Module:
     except OSError as err:
         if Path(resolve_model_path(cfg.name)).is_dir():
             raise
-        raise _hf_unavailable(cfg, option, err) from err
+        raise hf_unavailable(cfg, option, err) from err
 
 
 def _tokenizer(cfg: TowerConfig) -> HFTokenizer:
@@ -257,16 +258,22 @@ def _sbert_tokenizer_path(name: str) -> str:
     return name
 
 
-def sbert_max_length(cfg: TowerConfig, option: str = "model.text") -> int:
-    """`max_seq_length`, or with 0 the model's own (`max_seq_length` of its `sentence_bert_config.json`, what
-    sentence-transformers truncates at: 256 for all-MiniLM-L6-v2). Raises ValueError when 0 and it has none."""
+def sbert_max_length(cfg: TowerConfig, option: str = "model.text", own: int | None = None) -> int:
+    """`max_seq_length`, or with 0 the model's own: `own` (a loaded SentenceTransformer's), else the
+    `max_seq_length` of its `sentence_bert_config.json` (local directory or hub cache), what sentence-transformers
+    truncates at (256 for all-MiniLM-L6-v2). Raises ValueError when 0 and the model has none."""
     if cfg.max_seq_length:
         return cfg.max_seq_length
-    config = Path(resolve_model_path(cfg.name)) / "sentence_bert_config.json"
-    length = json.loads(config.read_text()).get("max_seq_length") if config.is_file() else None
-    if not length:
-        raise ValueError(f"{option}.max_seq_length=0 keeps the model's own, but {config} gives none: set a length")
-    return int(length)
+    if own is None:
+        from transformers.utils import cached_file
+
+        config = cached_file(resolve_model_path(cfg.name), "sentence_bert_config.json", cache_dir=cfg.cache_dir or None,
+                             _raise_exceptions_for_missing_entries=False)
+        own = json.loads(Path(config).read_text()).get("max_seq_length") if config else None
+    if not own:
+        raise ValueError(f"{option}.max_seq_length=0 keeps the model's own, but {cfg.name} has no "
+                         "sentence_bert_config.json max_seq_length: set a length")
+    return int(own)
 
 
 def describe_sbert(cfg: TowerConfig, option: str = "model.text") -> TowerDescription:
@@ -285,8 +292,8 @@ def sbert_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     except OSError as err:
         if Path(name).is_dir():
             raise
-        raise _hf_unavailable(cfg, option, err) from err
-    model.max_seq_length = sbert_max_length(cfg, option)
+        raise hf_unavailable(cfg, option, err) from err
+    model.max_seq_length = sbert_max_length(cfg, option, own=model.max_seq_length)
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model[0].auto_model, option)
     tokenizer = HFTokenizer(model.tokenizer.name_or_path, model.max_seq_length, cfg.cache_dir)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from raykd.config.schema import TowerConfig
-from raykd.models._registry import (Tower, TowerDescription, enable_grad_checkpointing, offline, register_tower,
-                                    unavailable, unknown_name_error)
+from raykd.models._registry import (Tower, TowerDescription, call_module, enable_grad_checkpointing, offline,
+                                    register_tower, unavailable, unknown_name_error)
 from raykd.specs import ImageSpec
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -146,10 +146,6 @@ def _logit_scale(clip: nn.Module) -> float | None:
     return float(scale.detach().exp()) if isinstance(scale, torch.Tensor) else None
 
 
-def _call(module: nn.Module, inputs):
-    return module(inputs)
-
-
 def describe_openclip_image(cfg: TowerConfig, option: str = "model.image") -> TowerDescription:
     """The image spec from the model config and the pretrained tag's preprocessing config, as
     `open_clip.create_model` sets it on the built model (inline configs: OpenAI's mean/std)."""
@@ -172,7 +168,7 @@ def openclip_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
                      std=tuple(pcfg.get("std", OPENAI_STD)))
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(visual, option)
-    tower = Tower(visual, int(visual.output_dim), _call, image_spec=spec)
+    tower = Tower(visual, int(visual.output_dim), call_module, image_spec=spec)
     tower.source_logit_scale = _logit_scale(clip)
     return tower
 
@@ -292,7 +288,7 @@ def openclip_text(cfg: TowerConfig, option: str = "model.text") -> Tower:
     name = "" if cfg.model_config else cfg.name  # '' -> open_clip's default SimpleTokenizer
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(text, option)
-    tower = Tower(text, _text_width(clip), _call, tokenizer=OpenCLIPTokenizer(name, context))
+    tower = Tower(text, _text_width(clip), call_module, tokenizer=OpenCLIPTokenizer(name, context))
     tower.added_params = ["backbone.prompt"] if cfg.coop_n_ctx else []
     tower.source_logit_scale = logit_scale
     return tower

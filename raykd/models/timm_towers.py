@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from raykd.config.schema import TowerConfig
-from raykd.models._registry import (Tower, TowerDescription, enable_grad_checkpointing, register_tower, unavailable,
-                                    unknown_name_error)
+from raykd.models._registry import (Tower, TowerDescription, call_module, enable_grad_checkpointing, register_tower,
+                                    unavailable, unknown_name_error)
 from raykd.specs import ImageSpec
 
 
@@ -76,11 +76,6 @@ def _create(full_name: str, cfg: TowerConfig, option: str):
                           f"the HuggingFace cache {cache} (set by {option}.cache_dir)", err) from err
 
 
-def _call(model, images):
-    """images [B, 3, S, S] -> pooled features [B, D]."""
-    return model(images)
-
-
 @register_tower("timm", "image", validate=validate_timm, describe=describe_timm)
 def timm_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     import timm.data
@@ -90,4 +85,4 @@ def timm_image(cfg: TowerConfig, option: str = "model.image") -> Tower:
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model, option)
     out_dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
-    return Tower(model, out_dim, _call, image_spec=spec)
+    return Tower(model, out_dim, call_module, image_spec=spec)

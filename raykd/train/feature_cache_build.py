@@ -31,8 +31,8 @@ import ray.data
 import torch
 
 from raykd.config.schema import Config
-from raykd.data.feature_cache import (PARTS, cache_dir_name, data_fingerprint, feature_table, input_keys,
-                                      manifest, mismatch, read_manifest, weights_hash, write_manifest)
+from raykd.data.feature_cache import (PARTS, cache_dir_name, data_fingerprint, feature_table, filesystem,
+                                      input_keys, manifest, mismatch, read_manifest, weights_hash, write_manifest)
 from raykd.data.pipeline import build_train_dataset
 from raykd.data.transforms import normalise
 from raykd.data.run_state import DataRunState
@@ -157,7 +157,7 @@ def build_feature_cache(cfg: Config, plan: TrainPlan, name: str, tower: torch.nn
                         expected: dict) -> None:
     """Compute and write the features of `tower` over the training data to `path`, manifest last."""
     print(f"[raykd] model.{name}: computing its features once into {path} (Ray Data batch inference)", flush=True)
-    fs, root = pyarrow.fs.FileSystem.from_uri(path if "://" in path else str(Path(path).resolve()))
+    fs, root = filesystem(path)
     fs.create_dir(root)
     if fs.get_file_info(f"{root}/{PARTS}").type != pyarrow.fs.FileType.NotFound:
         fs.delete_dir(f"{root}/{PARTS}")  # an unfinished build (no manifest): start over

